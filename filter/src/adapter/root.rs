@@ -1,0 +1,128 @@
+//! The root context: one per Envoy worker. It owns the parsed configuration (inside the `Worker`), drives
+//! every connection's timers from the tick, and publishes the metrics.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use log::{error, info, warn};
+use proxy_wasm::traits::{Context, RootContext, StreamContext};
+use proxy_wasm::types::ContextType;
+
+use super::metrics::Metrics;
+use super::stream::Stream;
+use super::{hostcalls, now};
+use crate::core::config::Config;
+use crate::core::connection::Dead;
+use crate::core::timers::ConnId;
+use crate::core::worker::{Transport, Worker};
+
+/// The worker, shared by the root context and the connections' stream contexts (one thread per VM).
+pub type SharedWorker = Rc<RefCell<Option<Worker>>>;
+
+pub struct Root {
+    worker: SharedWorker,
+    metrics: Option<Metrics>,
+}
+
+impl Root {
+    pub fn new() -> Self {
+        Root { worker: Rc::new(RefCell::new(None)), metrics: None }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = match hostcalls::plugin_configuration() {
+            Ok(bytes) => bytes,
+            Err(status) => {
+                error!("heartbeat: cannot read the plugin configuration (status {status})");
+                return false;
+            }
+        };
+        let config = match Config::from_json(&bytes) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("heartbeat: invalid configuration: {e}");
+                return false;
+            }
+        };
+        let tick = u32::try_from(config.tick_period().as_millis()).unwrap_or(1000);
+        if hostcalls::set_tick_period_millis(tick) != hostcalls::OK {
+            error!("heartbeat: the host refused a tick period of {tick} ms");
+            return false;
+        }
+        let keepalive = config.write_idle_keepalive.map_or_else(|| "off".to_string(), |k| format!("after {k:?}"));
+        info!(
+            "heartbeat: protocol {}, PING after {:?} of upstream silence, every {:?}, close after {} missed \
+             (bound {:?}), keepalive {keepalive}, tick {tick} ms",
+            config.protocol.name(),
+            config.read_idle_timeout,
+            config.ping_interval,
+            config.max_missed_pongs,
+            config.detection_bound(),
+        );
+        if self.metrics.is_none() {
+            self.metrics = Some(Metrics::define());
+        }
+        *self.worker.borrow_mut() = Some(Worker::new(config));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let mut worker = self.worker.borrow_mut();
+        let Some(worker) = worker.as_mut() else { return };
+        worker.tick(now(), &mut EnvoyTransport { max_missed: worker.config().max_missed_pongs });
+        if let Some(metrics) = &mut self.metrics {
+            metrics.publish(worker.stats());
+        }
+    }
+
+    fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(Stream::new(context_id, self.worker.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::StreamContext)
+    }
+}
+
+/// Acts on a connection from the root context: the effective context is switched to it first.
+struct EnvoyTransport {
+    max_missed: u32,
+}
+
+impl Transport for EnvoyTransport {
+    fn inject(&mut self, id: ConnId, bytes: &[u8]) -> bool {
+        hostcalls::set_effective_context(id) == hostcalls::OK
+            && hostcalls::append_downstream_data(bytes) == hostcalls::OK
+            && hostcalls::continue_downstream() == hostcalls::OK
+    }
+
+    fn close(&mut self, id: ConnId, dead: &Dead) {
+        if hostcalls::set_effective_context(id) != hostcalls::OK {
+            warn!("heartbeat: connection {id} is dead but already gone");
+            return;
+        }
+        let upstream = hostcalls::property(&["upstream", "address"])
+            .map(|a| String::from_utf8_lossy(&a).into_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let connection = hostcalls::property(&["connection", "id"])
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes);
+        let connection = connection.map_or_else(|| format!("context {id}"), |c| format!("C{c}"));
+        warn!(
+            "heartbeat: closing connection {connection} to upstream {upstream}: silent for {:.1}s, \
+             {} PINGs unanswered, {} of {} intervals missed",
+            dead.silent_for.as_secs_f64(),
+            dead.pings_unanswered,
+            dead.missed,
+            self.max_missed,
+        );
+        let status = hostcalls::close_downstream();
+        if status != hostcalls::OK {
+            error!("heartbeat: closing connection {connection} failed (status {status})");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The plugin configuration: parsed and checked once per worker by the root context, shared by every
+//! connection. A bad configuration is refused with a message that names the field and the reason.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::duration;
+use super::protocol::framed::{FramedConfig, FramedSpec};
+
+/// Defaults, documented in the README: a dead upstream is closed within 10 s + 3 x 2 s = 16 s.
+pub const DEFAULT_READ_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_MAX_MISSED_PONGS: u32 = 3;
+
+/// Timers finer than this cost ticks for no benefit; coarser than a day are a typo.
+const MIN_TIMER: Duration = Duration::from_millis(10);
+const MAX_TIMER: Duration = Duration::from_secs(24 * 3600);
+const MAX_MISSED_PONGS: u32 = 100;
+
+/// Which protocol the upstream speaks, with what it needs to know about it.
+#[derive(Clone, Debug)]
+pub enum ProtocolSpec {
+    Nats,
+    Redis,
+    Framed(FramedSpec),
+}
+
+impl ProtocolSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProtocolSpec::Nats => "nats",
+            ProtocolSpec::Redis => "redis",
+            ProtocolSpec::Framed(_) => "framed",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub protocol: ProtocolSpec,
+    /// Silence from the upstream after which the first PING goes out.
+    pub read_idle_timeout: Duration,
+    /// Time between PINGs while none is answered; each one unanswered for this long is a miss.
+    pub ping_interval: Duration,
+    /// Misses after which the connection is closed.
+    pub max_missed_pongs: u32,
+    /// Quiet towards the upstream after which a keepalive PING is sent (off when `None`).
+    pub write_idle_keepalive: Option<Duration>,
+}
+
+/// A configuration that was refused: which field, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() || self.field == "." {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    protocol: ProtocolName,
+    #[serde(default, deserialize_with = "some_duration")]
+    read_idle_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "some_duration")]
+    ping_interval: Option<Duration>,
+    #[serde(default)]
+    max_missed_pongs: Option<u32>,
+    #[serde(default, deserialize_with = "some_duration")]
+    write_idle_keepalive: Option<Duration>,
+    #[serde(default)]
+    framed: Option<FramedConfig>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ProtocolName {
+    Nats,
+    Redis,
+    Framed,
+}
+
+fn some_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(de)?;
+    duration::parse(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn field_error(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.to_string(), reason: reason.into() }
+}
+
+fn check_timer(field: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value < MIN_TIMER {
+        return Err(field_error(field, format!("{value:?} is below the minimum of {MIN_TIMER:?}")));
+    }
+    if value > MAX_TIMER {
+        return Err(field_error(field, format!("{value:?} is above the maximum of {MAX_TIMER:?}")));
+    }
+    Ok(value)
+}
+
+impl Config {
+    /// Parses the plugin configuration (the JSON in Envoy's `configuration` StringValue).
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(field_error("protocol", "missing: the configuration is empty (e.g. {\"protocol\": \"nats\"})"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            ConfigError { field, reason: e.into_inner().to_string() }
+        })?;
+
+        let read_idle_timeout =
+            check_timer("read_idle_timeout", raw.read_idle_timeout.unwrap_or(DEFAULT_READ_IDLE_TIMEOUT))?;
+        let ping_interval = check_timer("ping_interval", raw.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL))?;
+        let write_idle_keepalive =
+            raw.write_idle_keepalive.map(|d| check_timer("write_idle_keepalive", d)).transpose()?;
+        let max_missed_pongs = raw.max_missed_pongs.unwrap_or(DEFAULT_MAX_MISSED_PONGS);
+        if !(1..=MAX_MISSED_PONGS).contains(&max_missed_pongs) {
+            return Err(field_error(
+                "max_missed_pongs",
+                format!("{max_missed_pongs} is outside 1..={MAX_MISSED_PONGS}"),
+            ));
+        }
+
+        let protocol = match (raw.protocol, raw.framed) {
+            (ProtocolName::Nats, None) => ProtocolSpec::Nats,
+            (ProtocolName::Redis, None) => ProtocolSpec::Redis,
+            (ProtocolName::Framed, Some(framed)) => {
+                // The framed checks name their own field ("framed.length_size: ...").
+                let spec = framed.build().map_err(|message| match message.split_once(": ") {
+                    Some((field, reason)) if field.starts_with("framed") => field_error(field, reason),
+                    _ => field_error("framed", message),
+                })?;
+                ProtocolSpec::Framed(spec)
+            }
+            (ProtocolName::Framed, None) => {
+                return Err(field_error("framed", "missing: protocol \"framed\" needs a \"framed\" section"))
+            }
+            (_, Some(_)) => return Err(field_error("framed", "only allowed with protocol \"framed\"")),
+        };
+
+        Ok(Config { protocol, read_idle_timeout, ping_interval, max_missed_pongs, write_idle_keepalive })
+    }
+
+    /// The longest a silently dead upstream stays open: read idle, then every PING unanswered.
+    /// The filter adds at most one tick to it.
+    pub fn detection_bound(&self) -> Duration {
+        self.read_idle_timeout + self.ping_interval * self.max_missed_pongs
+    }
+
+    /// The root tick period: a tenth of the shortest timer, between 10 ms and 1 s, so that deadlines are
+    /// met within a small fraction of their length; ticks with nothing due cost almost nothing.
+    pub fn tick_period(&self) -> Duration {
+        let shortest = [Some(self.read_idle_timeout), Some(self.ping_interval), self.write_idle_keepalive]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(DEFAULT_PING_INTERVAL);
+        (shortest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> ConfigError {
+        match Config::from_json(json.as_bytes()) {
+            Ok(_) => panic!("{json} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_the_protocol() {
+        let c = Config::from_json(br#"{"protocol": "redis"}"#).unwrap();
+        assert!(matches!(c.protocol, ProtocolSpec::Redis));
+        assert_eq!(c.read_idle_timeout, DEFAULT_READ_IDLE_TIMEOUT);
+        assert_eq!(c.ping_interval, DEFAULT_PING_INTERVAL);
+        assert_eq!(c.max_missed_pongs, DEFAULT_MAX_MISSED_PONGS);
+        assert_eq!(c.write_idle_keepalive, None);
+        assert_eq!(c.detection_bound(), Duration::from_secs(16));
+        assert_eq!(c.tick_period(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = Config::from_json(
+            br#"{"protocol": "nats", "read_idle_timeout": "10s", "ping_interval": "1.5s", "max_missed_pongs": 3,
+                 "write_idle_keepalive": "500ms"}"#,
+        )
+        .unwrap();
+        assert!(matches!(c.protocol, ProtocolSpec::Nats));
+        assert_eq!(c.ping_interval, Duration::from_millis(1500));
+        assert_eq!(c.write_idle_keepalive, Some(Duration::from_millis(500)));
+        assert_eq!(c.tick_period(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn both_documented_framed_protocols_parse() {
+        let netty_chat = r#"{"protocol": "framed", "framed": {"header_size": 5, "length_offset": 1, "length_size": 4,
+            "short_frames": ["01", "02"], "ping": "01", "pong": "02"}}"#;
+        let u32_prefixed = r#"{"protocol": "framed", "framed": {"header_size": 4, "length_size": 4,
+            "ping": "0000000450494e47", "pong": "00000004504f4e47"}}"#;
+        for json in [netty_chat, u32_prefixed] {
+            let c = Config::from_json(json.as_bytes()).unwrap();
+            assert_eq!(c.protocol.name(), "framed");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let unknown = err(r#"{"protocol": "nats", "ping_intervall": "1s"}"#);
+        assert_eq!(unknown.field, "ping_intervall");
+        assert!(unknown.reason.starts_with("unknown field"), "{unknown}");
+        assert_eq!(err(r#"{"protocol": "mqtt"}"#).field, "protocol");
+        assert_eq!(err(r#"{"protocol": "nats", "ping_interval": 5}"#).field, "ping_interval");
+        assert_eq!(err(r#"{"protocol": "nats", "ping_interval": "5"}"#).field, "ping_interval");
+        assert_eq!(err(r#"{"protocol": "nats", "read_idle_timeout": "0s"}"#).field, "read_idle_timeout");
+        assert_eq!(err(r#"{"protocol": "nats", "read_idle_timeout": "48h"}"#).field, "read_idle_timeout");
+        assert_eq!(err(r#"{"protocol": "nats", "max_missed_pongs": 0}"#).field, "max_missed_pongs");
+        assert_eq!(err(r#"{"protocol": "nats", "max_missed_pongs": -1}"#).field, "max_missed_pongs");
+        assert_eq!(err(r#"{"protocol": "nats", "max_missed_pongs": 1000}"#).field, "max_missed_pongs");
+        assert_eq!(err(r#"{"protocol": "nats", "write_idle_keepalive": "1ms"}"#).field, "write_idle_keepalive");
+        assert_eq!(err(r#"{"protocol": "framed"}"#).field, "framed");
+        let framed =
+            r#"{"protocol": "framed", "framed": {"header_size": 4, "length_size": 3, "ping": "00", "pong": "01"}}"#;
+        assert_eq!(err(framed).field, "framed.length_size");
+        assert_eq!(err(r#"{"protocol": "framed", "framed": {"header_size": 4}}"#).field, "framed");
+        assert_eq!(err(r#"{"protocol": "redis", "framed": {}}"#).field, "framed");
+        assert!(err(r#"{"read_idle_timeout": "1s"}"#).reason.starts_with("missing field `protocol`"));
+        assert_eq!(err("").field, "protocol");
+        assert!(!err("{").reason.is_empty());
+        assert!(!err("[1,2]").reason.is_empty());
+        assert!(!err("\u{0}\u{1}").reason.is_empty());
+    }
+}

@@ -1,0 +1,278 @@
+//! One connection's liveness state machine: bytes and time in, decisions out.
+//!
+//! - Any byte from the upstream proves life: it resets the read-idle clock and the miss count.
+//!   Bytes towards the upstream never do (a write to a dead peer "succeeds" for 15 minutes).
+//! - After `read_idle_timeout` of upstream silence, and then every `ping_interval`, the connection owes a
+//!   probe: a PING if the client's stream is at a safe point, else a deferral. Either way one more interval
+//!   of silence has passed and counts as a miss, so the detection bound holds whatever the client is doing
+//!   (a client stuck mid-frame behind a dead upstream is exactly the case to catch).
+//! - After `max_missed_pongs` misses, each given a full `ping_interval` to be answered, the connection is dead.
+//! - After `write_idle_keepalive` of quiet towards the upstream, a keepalive PING goes out (deferred to the
+//!   next interval when unsafe, never counted as a miss: the read side judges liveness).
+//!
+//! Monitoring starts with the client's first bytes: only then does Envoy give the filter a buffer it can
+//! write into later (see the adapter), and only then is the upstream connected (tcp_proxy reads nothing
+//! from the client before).
+
+use std::time::Duration;
+
+use super::config::Config;
+use super::protocol::{Defer, Output, Protocol, ProtocolError};
+use super::time::Instant;
+
+/// Why a PING goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingKind {
+    /// Read-idle probe: the upstream has been silent.
+    Probe,
+    /// Write-idle keepalive: nothing went to the upstream for a while.
+    Keepalive,
+}
+
+/// The verdict on a connection whose upstream stopped answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dead {
+    /// Time since the last byte from the upstream.
+    pub silent_for: Duration,
+    /// Probe intervals that passed unanswered (PINGs sent or deferred).
+    pub missed: u32,
+    /// The filter's PINGs on this connection still unanswered.
+    pub pings_unanswered: u32,
+}
+
+/// What a due timer asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// Nothing is due (the true deadline moved on).
+    Nothing,
+    /// Append `Connection::ping()` to the client's stream, then report with `ping_written`/`ping_failed`.
+    Inject(PingKind),
+    /// A PING was due but the stream is not at a safe point.
+    Deferred(PingKind, Defer),
+    /// Close the connection.
+    Dead(Dead),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The client has sent nothing yet: nothing to write into, nothing to watch.
+    Waiting,
+    /// Watching: timers run, PINGs go out, PONGs are stripped.
+    Monitoring,
+    /// A protocol error was seen: both directions forwarded untouched from now on.
+    PassThrough,
+    /// End of stream from either side, or closed as dead: no more PINGs.
+    Ended,
+}
+
+/// What the adapter does with a client chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientData {
+    /// Keep the read buffer (pause, then continue at once) so that a PING can be written into it later.
+    pub keep_buffer: bool,
+    /// The chunk broke the protocol (first time only).
+    pub error: Option<ProtocolError>,
+}
+
+/// What the upstream chunk did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamData {
+    /// Replies to the filter's PINGs completed (and stripped) in this chunk.
+    pub pongs: u32,
+    /// The chunk broke the protocol (first time only).
+    pub error: Option<ProtocolError>,
+    /// The read deadline may have moved earlier: the timer must be re-armed.
+    pub rearm: bool,
+}
+
+pub struct Connection {
+    protocol: Box<dyn Protocol>,
+    phase: Phase,
+    last_read: Instant,
+    last_write: Instant,
+    /// When the last probe interval started (a PING sent or deferred).
+    last_probe: Instant,
+    /// A deferred keepalive is retried no sooner than this.
+    keepalive_retry: Instant,
+    misses: u32,
+    pings_owed: u32,
+    /// The deadline the worker's timer heap holds for this connection, if any.
+    pub(crate) scheduled: Option<Instant>,
+}
+
+impl Connection {
+    pub fn new(protocol: Box<dyn Protocol>, now: Instant) -> Self {
+        Connection {
+            protocol,
+            phase: Phase::Waiting,
+            last_read: now,
+            last_write: now,
+            last_probe: now,
+            keepalive_retry: now,
+            misses: 0,
+            pings_owed: 0,
+            scheduled: None,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The filter's PINGs sent on this connection and not answered yet.
+    pub fn pings_owed(&self) -> u32 {
+        self.pings_owed
+    }
+
+    /// The bytes of a PING, for `Timeout::Inject`.
+    pub fn ping(&self) -> &[u8] {
+        self.protocol.ping()
+    }
+
+    /// Bytes from the client towards the upstream.
+    pub fn on_client_data(&mut self, data: &[u8], end_of_stream: bool, now: Instant) -> ClientData {
+        let mut error = None;
+        if matches!(self.phase, Phase::Waiting | Phase::Monitoring) && !data.is_empty() {
+            if self.phase == Phase::Waiting {
+                // Monitoring starts now: the upstream is connected and the filter has a buffer to write into.
+                self.phase = Phase::Monitoring;
+                self.last_read = now;
+                self.last_probe = now;
+            }
+            self.last_write = now;
+            if let Err(e) = self.protocol.on_client_bytes(data) {
+                self.phase = Phase::PassThrough;
+                error = Some(e);
+            }
+        }
+        if end_of_stream && self.phase != Phase::PassThrough {
+            self.phase = Phase::Ended;
+        }
+        ClientData { keep_buffer: self.phase == Phase::Monitoring, error }
+    }
+
+    /// Bytes from the upstream towards the client. `out` receives the edits to apply to the chunk.
+    pub fn on_upstream_data(
+        &mut self,
+        data: &[u8],
+        end_of_stream: bool,
+        now: Instant,
+        out: &mut Output,
+    ) -> UpstreamData {
+        let mut result = UpstreamData::default();
+        if !data.is_empty() {
+            self.last_read = now;
+            // With misses counted, the deadline was a probe interval; it now goes back to read-idle,
+            // which can be sooner.
+            result.rearm = self.misses > 0;
+            self.misses = 0;
+        }
+        if matches!(self.phase, Phase::PassThrough) {
+            // Bytes held back before a client-side error come first, then everything as it is.
+            self.protocol.release_held(out);
+            out.forward(data.len());
+            return result;
+        }
+        match self.protocol.on_upstream_bytes(data, out) {
+            Ok(pongs) => {
+                result.pongs = pongs.min(self.pings_owed);
+                self.pings_owed -= result.pongs;
+            }
+            Err(e) => {
+                // Give back anything the decoder held (it came earlier in the stream), then forward what it did
+                // not account for: from now on the client gets the upstream's bytes untouched.
+                self.protocol.release_held(out);
+                out.forward(data.len().saturating_sub(out.accounted()));
+                self.phase = Phase::PassThrough;
+                result.error = Some(e);
+                return result;
+            }
+        }
+        if end_of_stream {
+            self.protocol.release_held(out);
+            self.phase = Phase::Ended;
+        }
+        result
+    }
+
+    /// The end of the connection's watch (closed, or its upstream half-closed without data).
+    pub fn end(&mut self) {
+        if self.phase != Phase::PassThrough {
+            self.phase = Phase::Ended;
+        }
+    }
+
+    /// When the read side next needs a probe (or a verdict): read-idle after the last upstream byte, then an
+    /// interval after each probe.
+    fn read_due(&self, config: &Config) -> Instant {
+        if self.misses == 0 {
+            self.last_read.after(config.read_idle_timeout)
+        } else {
+            self.last_probe.after(config.ping_interval)
+        }
+    }
+
+    /// When this connection next needs attention, if it is being watched.
+    pub fn deadline(&self, config: &Config) -> Option<Instant> {
+        if self.phase != Phase::Monitoring {
+            return None;
+        }
+        let read = self.read_due(config);
+        let keepalive = config.write_idle_keepalive.map(|k| self.last_write.after(k).max(self.keepalive_retry));
+        Some(keepalive.map_or(read, |k| k.min(read)))
+    }
+
+    /// A timer came due: decide what to do at `now`.
+    pub fn on_timeout(&mut self, now: Instant, config: &Config) -> Timeout {
+        if self.phase != Phase::Monitoring {
+            return Timeout::Nothing;
+        }
+        let read_due = self.read_due(config);
+        if now >= read_due {
+            if self.misses >= config.max_missed_pongs {
+                self.phase = Phase::Ended;
+                return Timeout::Dead(Dead {
+                    silent_for: now.since(self.last_read),
+                    missed: self.misses,
+                    pings_unanswered: self.pings_owed,
+                });
+            }
+            self.misses += 1;
+            self.last_probe = now;
+            return match self.protocol.can_inject() {
+                Ok(()) => Timeout::Inject(PingKind::Probe),
+                Err(defer) => Timeout::Deferred(PingKind::Probe, defer),
+            };
+        }
+        if let Some(keepalive) = config.write_idle_keepalive {
+            if now >= self.last_write.after(keepalive) && now >= self.keepalive_retry {
+                return match self.protocol.can_inject() {
+                    Ok(()) => Timeout::Inject(PingKind::Keepalive),
+                    Err(defer) => {
+                        self.keepalive_retry = now.after(config.ping_interval);
+                        Timeout::Deferred(PingKind::Keepalive, defer)
+                    }
+                };
+            }
+        }
+        Timeout::Nothing
+    }
+
+    /// The PING asked for by `Timeout::Inject` was appended to the client's stream.
+    pub fn ping_written(&mut self, now: Instant) {
+        self.protocol.on_ping_injected();
+        self.pings_owed = self.pings_owed.saturating_add(1);
+        self.last_write = now;
+    }
+
+    /// The PING could not be written (Envoy had no buffer for the connection): try again an interval later.
+    pub fn ping_failed(&mut self, kind: PingKind, now: Instant, config: &Config) {
+        if kind == PingKind::Keepalive {
+            self.keepalive_retry = now.after(config.ping_interval);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

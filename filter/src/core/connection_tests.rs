@@ -1,0 +1,249 @@
+use std::time::Duration;
+
+use super::*;
+use crate::core::config::Config;
+use crate::core::protocol::{Owner, PongOwners};
+
+/// A line protocol for tests: frames end in '\n', the PING is "PING\n" and its answer "PONG\n".
+#[derive(Default)]
+struct Lines {
+    mid_line: bool,
+    owners: PongOwners,
+    upstream_line: Vec<u8>,
+}
+
+impl Protocol for Lines {
+    fn on_client_bytes(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+        if data.contains(&0) {
+            return Err(ProtocolError::client("NUL byte"));
+        }
+        for line in data.split_inclusive(|b| *b == b'\n') {
+            if line == b"PING\n" && !self.mid_line {
+                self.owners.push(Owner::Client);
+            }
+            self.mid_line = !line.ends_with(b"\n");
+        }
+        Ok(())
+    }
+    fn can_inject(&self) -> Result<(), Defer> {
+        if self.mid_line {
+            Err(Defer::MidFrame)
+        } else {
+            Ok(())
+        }
+    }
+    fn ping(&self) -> &[u8] {
+        b"PING\n"
+    }
+    fn on_ping_injected(&mut self) {
+        self.owners.push(Owner::Filter);
+    }
+    fn on_upstream_bytes(&mut self, data: &[u8], out: &mut Output) -> Result<u32, ProtocolError> {
+        // Whole lines only, for simplicity: every line is forwarded except a PONG owed to the filter.
+        let mut pongs = 0;
+        for line in data.split_inclusive(|b| *b == b'\n') {
+            self.upstream_line.extend_from_slice(line);
+            if line == b"PONG\n" && self.owners.pop() == Some(Owner::Filter) {
+                out.skip(line.len());
+                pongs += 1;
+            } else {
+                out.forward(line.len());
+            }
+        }
+        Ok(pongs)
+    }
+    fn release_held(&mut self, _: &mut Output) {}
+}
+
+fn config(keepalive: Option<u64>) -> Config {
+    let mut json =
+        String::from(r#"{"protocol":"nats","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3"#);
+    if let Some(k) = keepalive {
+        json.push_str(&format!(r#","write_idle_keepalive":"{k}ms""#));
+    }
+    json.push('}');
+    Config::from_json(json.as_bytes()).unwrap()
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn conn() -> Connection {
+    Connection::new(Box::new(Lines::default()), at(0))
+}
+
+/// Runs the connection's timers like the worker does, at every deadline up to `until`, writing PINGs.
+fn run_until(c: &mut Connection, cfg: &Config, until: u64) -> Vec<(u64, Timeout)> {
+    let mut seen = Vec::new();
+    while let Some(deadline) = c.deadline(cfg) {
+        if deadline.as_millis() > until {
+            break;
+        }
+        let t = c.on_timeout(deadline, cfg);
+        if let Timeout::Inject(_) = t {
+            c.ping_written(deadline);
+        }
+        seen.push((deadline.as_millis(), t));
+    }
+    seen
+}
+
+#[test]
+fn waits_for_the_clients_first_bytes() {
+    let cfg = config(None);
+    let mut c = conn();
+    assert_eq!(c.phase(), Phase::Waiting);
+    assert_eq!(c.deadline(&cfg), None);
+    assert!(c.on_client_data(b"hello\n", false, at(500)).keep_buffer);
+    assert_eq!(c.phase(), Phase::Monitoring);
+    assert_eq!(c.deadline(&cfg), Some(at(2500)));
+}
+
+#[test]
+fn a_silent_upstream_is_pinged_every_interval_then_declared_dead_within_the_bound() {
+    let cfg = config(None);
+    let mut c = conn();
+    c.on_client_data(b"hello\n", false, at(0));
+    let seen = run_until(&mut c, &cfg, 10_000);
+    let probe = Timeout::Inject(PingKind::Probe);
+    assert_eq!(seen[..3], [(2000, probe), (3000, probe), (4000, probe)]);
+    assert_eq!(
+        seen[3],
+        (5000, Timeout::Dead(Dead { silent_for: Duration::from_secs(5), missed: 3, pings_unanswered: 3 }))
+    );
+    assert_eq!(seen.len(), 4, "nothing after dead: {seen:?}");
+    assert_eq!(c.phase(), Phase::Ended);
+    assert_eq!(cfg.detection_bound(), Duration::from_secs(5));
+}
+
+#[test]
+fn any_upstream_byte_resets_the_misses_and_writes_never_do() {
+    let cfg = config(None);
+    let mut c = conn();
+    let mut out = Output::new();
+    c.on_client_data(b"hello\n", false, at(0));
+    run_until(&mut c, &cfg, 3000); // two PINGs out
+    assert_eq!(c.pings_owed(), 2);
+    c.on_client_data(b"more\n", false, at(3500)); // writes: no effect on liveness
+    assert_eq!(c.deadline(&cfg), Some(at(4000)));
+    let r = c.on_upstream_data(b"PONG\n", false, at(3600), &mut out);
+    assert_eq!(r.pongs, 1);
+    assert!(r.rearm);
+    assert_eq!(out.apply(b"PONG\n").as_deref(), Some(&b""[..]), "the filter's PONG is stripped");
+    assert_eq!(c.deadline(&cfg), Some(at(5600)), "read-idle counts again from the last upstream byte");
+}
+
+#[test]
+fn a_deferred_probe_still_counts_as_a_missed_interval() {
+    let cfg = config(None);
+    let mut c = conn();
+    c.on_client_data(b"half a li", false, at(0)); // stuck mid-frame, as behind a full upstream
+    let seen = run_until(&mut c, &cfg, 10_000);
+    let deferred = Timeout::Deferred(PingKind::Probe, Defer::MidFrame);
+    assert_eq!(seen[..3], [(2000, deferred), (3000, deferred), (4000, deferred)]);
+    assert!(matches!(seen[3], (5000, Timeout::Dead(Dead { missed: 3, pings_unanswered: 0, .. }))));
+}
+
+#[test]
+fn keepalive_goes_out_after_write_idle_and_is_retried_an_interval_after_a_deferral() {
+    let cfg = config(Some(1500));
+    let mut c = conn();
+    let mut out = Output::new();
+    c.on_client_data(b"hi\n", false, at(0));
+    assert_eq!(c.deadline(&cfg), Some(at(1500)));
+    assert_eq!(c.on_timeout(at(1500), &cfg), Timeout::Inject(PingKind::Keepalive));
+    c.ping_written(at(1500));
+    c.on_upstream_data(b"PONG\n", false, at(1510), &mut out);
+    assert_eq!(c.pings_owed(), 0);
+    assert_eq!(c.deadline(&cfg), Some(at(3000)));
+    c.on_client_data(b"par", false, at(2000));
+    assert_eq!(c.on_timeout(at(3500), &cfg), Timeout::Deferred(PingKind::Keepalive, Defer::MidFrame));
+    assert_eq!(c.deadline(&cfg), Some(at(3510)), "read-idle from the PONG at 1510 comes first");
+    c.on_upstream_data(b"x\n", false, at(3505), &mut out);
+    assert_eq!(c.deadline(&cfg), Some(at(4500)), "the keepalive retry, an interval after the deferral");
+}
+
+#[test]
+fn end_of_stream_and_protocol_errors_stop_the_watch() {
+    let cfg = config(None);
+    let mut c = conn();
+    c.on_client_data(b"a\n", false, at(0));
+    let r = c.on_client_data(b"\0", false, at(1));
+    assert_eq!(r, ClientData { keep_buffer: false, error: Some(ProtocolError::client("NUL byte")) });
+    assert_eq!(c.phase(), Phase::PassThrough);
+    assert_eq!(c.deadline(&cfg), None);
+    let mut out = Output::new();
+    c.on_upstream_data(b"PONG\n", false, at(2), &mut out);
+    assert_eq!(out.apply(b"PONG\n"), None, "passed through untouched");
+
+    let mut c = conn();
+    c.on_client_data(b"a\n", true, at(0));
+    assert_eq!(c.phase(), Phase::Ended);
+    assert_eq!(c.on_timeout(at(100_000), &cfg), Timeout::Nothing);
+}
+
+/// Holds the first byte of every upstream chunk until the next chunk; a chunk starting with '!' is an error.
+#[derive(Default)]
+struct HoldsOne {
+    held: Option<u8>,
+}
+
+impl Protocol for HoldsOne {
+    fn on_client_bytes(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+        if data == b"bad" {
+            return Err(ProtocolError::client("bad"));
+        }
+        Ok(())
+    }
+    fn can_inject(&self) -> Result<(), Defer> {
+        Ok(())
+    }
+    fn ping(&self) -> &[u8] {
+        b"P"
+    }
+    fn on_ping_injected(&mut self) {}
+    fn on_upstream_bytes(&mut self, data: &[u8], out: &mut Output) -> Result<u32, ProtocolError> {
+        if data.first() == Some(&b'!') {
+            // Fails before accounting for anything: the byte held from the last chunk is still held.
+            return Err(ProtocolError::upstream("bang"));
+        }
+        self.release_held(out);
+        if let Some((first, rest)) = data.split_first() {
+            out.skip(1);
+            out.forward(rest.len());
+            self.held = Some(*first);
+        }
+        Ok(0)
+    }
+    fn release_held(&mut self, out: &mut Output) {
+        if let Some(b) = self.held.take() {
+            out.insert(&[b]);
+        }
+    }
+}
+
+fn client_gets(c: &mut Connection, chunk: &[u8]) -> Vec<u8> {
+    let mut out = Output::new();
+    c.on_upstream_data(chunk, false, at(1), &mut out);
+    out.apply(chunk).unwrap_or_else(|| chunk.to_vec())
+}
+
+#[test]
+fn held_bytes_come_back_in_order_when_the_connection_turns_pass_through() {
+    // An upstream-side error: the held byte precedes the rest of the failing chunk.
+    let mut c = Connection::new(Box::new(HoldsOne::default()), at(0));
+    c.on_client_data(b"x", false, at(0));
+    assert_eq!(client_gets(&mut c, b"ab"), b"b");
+    assert_eq!(client_gets(&mut c, b"!ef"), b"a!ef");
+    assert_eq!(c.phase(), Phase::PassThrough);
+    assert_eq!(client_gets(&mut c, b"gh"), b"gh");
+
+    // A client-side error: the byte held from the last upstream chunk is given back with the next one.
+    let mut c = Connection::new(Box::new(HoldsOne::default()), at(0));
+    c.on_client_data(b"x", false, at(0));
+    assert_eq!(client_gets(&mut c, b"ab"), b"b");
+    c.on_client_data(b"bad", false, at(1));
+    assert_eq!(c.phase(), Phase::PassThrough);
+    assert_eq!(client_gets(&mut c, b"cd"), b"acd");
+}

@@ -1,0 +1,115 @@
+//! The filter's statistics, declared once in one list. The core counts; the adapter publishes the counts as
+//! proxy-wasm metrics, which Envoy shows in /stats as `wasmcustom.<name>`.
+
+/// Every statistic the filter keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stat {
+    PingsInjected,
+    KeepalivePings,
+    PongsStripped,
+    PingsUnanswered,
+    DeadClosed,
+    InjectionsDeferred,
+    ProtocolErrors,
+    ConnectionsMonitored,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatKind {
+    Counter,
+    Gauge,
+}
+
+/// The one list: (stat, name, kind, meaning). The README's metrics table is written from it.
+const TABLE: [(Stat, &str, StatKind, &str); 8] = [
+    (Stat::PingsInjected, "heartbeat.pings_injected", StatKind::Counter, "PINGs sent after read-idle"),
+    (Stat::KeepalivePings, "heartbeat.keepalive_pings", StatKind::Counter, "PINGs sent after write-idle"),
+    (
+        Stat::PongsStripped,
+        "heartbeat.pongs_stripped",
+        StatKind::Counter,
+        "replies to the filter's PINGs removed from the client's stream",
+    ),
+    (
+        Stat::PingsUnanswered,
+        "heartbeat.pings_unanswered",
+        StatKind::Counter,
+        "the filter's PINGs still unanswered when their connection ended",
+    ),
+    (
+        Stat::DeadClosed,
+        "heartbeat.dead_closed",
+        StatKind::Counter,
+        "connections closed because the upstream stopped answering",
+    ),
+    (
+        Stat::InjectionsDeferred,
+        "heartbeat.injections_deferred",
+        StatKind::Counter,
+        "PINGs not sent because the stream was not at a safe point",
+    ),
+    (
+        Stat::ProtocolErrors,
+        "heartbeat.protocol_errors",
+        StatKind::Counter,
+        "connections passed through untouched after bytes that did not parse",
+    ),
+    (Stat::ConnectionsMonitored, "heartbeat.connections_monitored", StatKind::Gauge, "connections being watched now"),
+];
+
+impl Stat {
+    pub const COUNT: usize = TABLE.len();
+
+    pub fn all() -> impl Iterator<Item = Stat> {
+        TABLE.iter().map(|row| row.0)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        TABLE[self.index()].1
+    }
+
+    pub fn kind(self) -> StatKind {
+        TABLE[self.index()].2
+    }
+
+    pub fn meaning(self) -> &'static str {
+        TABLE[self.index()].3
+    }
+}
+
+/// Current values (counters since start, gauges now) for one worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    values: [i64; Stat::COUNT],
+}
+
+impl Stats {
+    pub fn add(&mut self, stat: Stat, n: i64) {
+        let v = &mut self.values[stat.index()];
+        *v = v.saturating_add(n);
+    }
+
+    pub fn get(&self, stat: Stat) -> i64 {
+        self.values[stat.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_enum_order_and_names_are_unique() {
+        for (i, stat) in Stat::all().enumerate() {
+            assert_eq!(stat.index(), i, "{stat:?} is out of order in TABLE");
+        }
+        let mut names: Vec<_> = Stat::all().map(Stat::name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Stat::COUNT);
+    }
+}
