@@ -1,0 +1,159 @@
+//! Redis RESP2: the PING is injected only at a command boundary, with no reply owed, outside
+//! MULTI; the `+PONG` that answers it (or the `pong` array in subscribe mode) is stripped and
+//! every other reply reaches the client in order.
+
+use heartbeat_host_tests::testkit::TestHost;
+use heartbeat_host_tests::ConnId;
+
+use super::common::heartbeat::*;
+use super::support::*;
+
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+fn cmd(args: &[&str]) -> String {
+    let mut out = format!("*{}\r\n", args.len());
+    for a in args {
+        out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    out
+}
+
+fn connected() -> (TestHost, ConnId) {
+    let mut h = start("redis");
+    let c = h.connect();
+    (h, c)
+}
+
+#[test]
+fn ping_after_idle_and_its_pong_is_stripped() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["SET", "k", "v"]));
+    h.upstream_send(c, "+OK\r\n");
+    h.advance(secs(2));
+    assert_eq!(arrivals(&h, c, PING), [READ_IDLE]);
+    h.upstream_send(c, "+PONG\r\n");
+    assert_eq!(h.client_received(c), b"+OK\r\n");
+    h.advance(TICK);
+    assert_eq!(h.metric_value(PONGS_STRIPPED), 1);
+    h.assert_no_faults();
+}
+
+#[test]
+fn no_ping_while_a_pipelined_reply_is_owed() {
+    let (mut h, c) = connected();
+    let pipeline = [cmd(&["SET", "k", "v"]), cmd(&["GET", "k"]), cmd(&["INCR", "n"])].concat();
+    h.client_send(c, &pipeline);
+    h.advance(ms(500));
+    h.upstream_send(c, "+OK\r\n$1\r\nv\r\n");
+    h.advance(ms(2500));
+    assert!(arrivals(&h, c, PING).is_empty(), "a reply is still owed: a PING now would take the INCR's reply");
+    h.upstream_send(c, ":1\r\n");
+    h.advance(secs(2));
+    assert_eq!(arrivals(&h, c, PING).len(), 1);
+    h.upstream_send(c, "+PONG\r\n");
+    assert_eq!(h.client_received(c), b"+OK\r\n$1\r\nv\r\n:1\r\n", "every reply matches its request");
+}
+
+#[test]
+fn the_clients_own_ping_keeps_its_pong() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["SET", "k", "v"]));
+    h.upstream_send(c, "+OK\r\n");
+    h.advance(secs(2));
+    assert_eq!(arrivals(&h, c, PING).len(), 1);
+    h.client_send(c, PING);
+    h.upstream_send(c, "+PONG\r\n+PONG\r\n");
+    assert_eq!(h.client_received(c), b"+OK\r\n+PONG\r\n");
+}
+
+#[test]
+fn an_error_answering_the_filters_ping_is_stripped_too() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["GET", "k"]));
+    h.upstream_send(c, "$-1\r\n");
+    h.advance(secs(2));
+    h.upstream_send(c, "-NOAUTH Authentication required.\r\n");
+    assert_eq!(h.client_received(c), b"$-1\r\n");
+}
+
+#[test]
+fn no_ping_inside_multi() {
+    let (mut h, c) = connected();
+    h.client_send(c, [cmd(&["MULTI"]), cmd(&["SET", "k", "v"])].concat());
+    h.upstream_send(c, "+OK\r\n+QUEUED\r\n");
+    h.advance(secs(3));
+    assert!(arrivals(&h, c, PING).is_empty(), "a PING inside MULTI would be queued into the transaction");
+    h.client_send(c, cmd(&["EXEC"]));
+    h.upstream_send(c, "*1\r\n+OK\r\n");
+    h.advance(secs(2) + TICK);
+    assert_eq!(arrivals(&h, c, PING).len(), 1);
+    h.upstream_send(c, "+PONG\r\n");
+    assert_eq!(h.client_received(c), b"+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+}
+
+#[test]
+fn subscribe_mode_gets_a_ping_and_its_pong_array_is_stripped() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["SUBSCRIBE", "ch"]));
+    let subscribed = "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+    h.upstream_send(c, subscribed);
+    h.advance(secs(2));
+    assert_eq!(arrivals(&h, c, PING).len(), 1, "subscribe mode accepts PING");
+    let message = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+    h.upstream_send(c, message);
+    h.upstream_send(c, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    h.upstream_send(c, message);
+    assert_eq!(h.client_received(c), [subscribed, message, message].concat().as_bytes());
+    assert!(h.closed(c).is_none());
+}
+
+#[test]
+fn a_dead_redis_is_closed_within_the_bound() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["GET", "k"]));
+    h.upstream_send(c, "$-1\r\n");
+    h.advance(secs(10));
+    let closed = h.closed(c).expect("closed");
+    assert_within(closed.at, READ_IDLE + INTERVAL * MAX_MISSED, TICK);
+}
+
+#[test]
+fn a_dead_redis_with_a_reply_owed_is_closed_within_the_bound() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["BLPOP", "q", "0"]));
+    h.advance(secs(10));
+    let closed = h.closed(c).expect("closed although no PING could be sent");
+    assert_within(closed.at, READ_IDLE + INTERVAL * MAX_MISSED, TICK);
+    assert!(arrivals(&h, c, PING).is_empty());
+}
+
+#[test]
+fn a_multibulk_command_split_anywhere_is_never_cut_by_a_ping() {
+    let command = cmd(&["SET", "key", "hello world"]);
+    for split in 1..command.len() {
+        let (mut h, c) = connected();
+        h.client_send(c, &command[..split]);
+        h.advance(ms(2500));
+        h.client_send(c, &command[split..]);
+        h.upstream_send(c, "+OK\r\n");
+        h.advance(secs(3));
+        let up = h.upstream_received(c);
+        assert!(up.starts_with(command.as_bytes()), "split at {split}: {:?}", String::from_utf8_lossy(&up));
+        assert!(up[command.len()..].chunks(PING.len()).all(|p| p == PING), "split at {split}");
+    }
+}
+
+#[test]
+fn an_inline_command_split_anywhere_is_never_cut_by_a_ping() {
+    let command = "SET key value\r\n";
+    for split in 1..command.len() {
+        let (mut h, c) = connected();
+        h.client_send(c, &command[..split]);
+        h.advance(ms(2500));
+        h.client_send(c, &command[split..]);
+        h.upstream_send(c, "+OK\r\n");
+        h.advance(secs(3));
+        let up = h.upstream_received(c);
+        assert!(up.starts_with(command.as_bytes()), "split at {split}: {:?}", String::from_utf8_lossy(&up));
+    }
+}
