@@ -1,0 +1,314 @@
+//! The four faults of issue 4, each run side by side against one upstream through one Envoy with a listener
+//! per setup: Envoy alone, Envoy + tight cluster TCP keepalive (1 s / 1 s / 3), Envoy + the heartbeat filter.
+//! Returns one row of the fault matrix; the caller asserts on `ok`.
+
+use crate::blackhole::Blackhole;
+use crate::config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec};
+use crate::envoy::Envoy;
+use crate::framed_echo::{self, FramedEcho};
+use crate::matrix::{secs, Cell, Row};
+use crate::mode::Mode;
+use crate::ports::free_port;
+use crate::probe::{Outcome, Probe, Proto};
+use crate::upstream::Upstream;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    Alone,
+    TightKeepalive,
+    Filter,
+}
+
+impl Setup {
+    pub fn label(self) -> &'static str {
+        match self {
+            Setup::Alone => "envoy alone",
+            Setup::TightKeepalive => "envoy + keepalive 1/1/3",
+            Setup::Filter => "envoy + heartbeat",
+        }
+    }
+    /// The name of the listener this setup gets in `envoy_for`.
+    pub fn listener(self) -> &'static str {
+        match self {
+            Setup::Alone => "alone",
+            Setup::TightKeepalive => "keepalive",
+            Setup::Filter => "heartbeat",
+        }
+    }
+    pub const ALL: [Setup; 3] = [Setup::Alone, Setup::TightKeepalive, Setup::Filter];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The upstream process is frozen (docker pause / SIGSTOP); its kernel still ACKs.
+    Hung,
+    /// The same with redis-server, whose PINGs need the Redis rules (no reply outstanding, not in MULTI).
+    HungRedis,
+    /// Every packet to and from the upstream is dropped; the client is idle.
+    BlackholeIdle,
+    /// The same, while the client keeps sending (unacknowledged data: TCP keepalive stays silent).
+    BlackholeSending,
+    /// Redis with `timeout 3` reaps connections idle for 3 s; the next request must still work.
+    IdleReaper,
+    /// The upstream answers late (2 × ping_interval) and streams large replies in slow chunks.
+    AliveSlow,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 6] = [
+        Fault::Hung,
+        Fault::HungRedis,
+        Fault::BlackholeIdle,
+        Fault::BlackholeSending,
+        Fault::IdleReaper,
+        Fault::AliveSlow,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::Hung | Fault::HungRedis => "hung process",
+            Fault::BlackholeIdle => "blackhole, client idle",
+            Fault::BlackholeSending => "blackhole, client sending",
+            Fault::IdleReaper => "idle reaper (3 s)",
+            Fault::AliveSlow => "alive but slow",
+        }
+    }
+}
+
+/// Timings of the filter configuration the faults use: close bound = read_idle + max_missed × interval.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub read_idle: Duration,
+    pub ping_interval: Duration,
+    pub max_missed: u32,
+    /// Allowance for the filter's tick and a busy 2-core machine.
+    pub slack: Duration,
+}
+
+impl Timing {
+    pub const DEFAULT: Timing = Timing {
+        read_idle: Duration::from_secs(2),
+        ping_interval: Duration::from_secs(1),
+        max_missed: 3,
+        slack: Duration::from_millis(1500),
+    };
+    pub fn bound(&self) -> Duration {
+        self.read_idle + self.ping_interval * self.max_missed
+    }
+}
+
+pub fn filter_config(protocol: &str, write_idle_keepalive: &str) -> Value {
+    let mut v = json!({"protocol": protocol, "read_idle_timeout": "2s", "ping_interval": "1s",
+                       "max_missed_pongs": 3, "write_idle_keepalive": write_idle_keepalive});
+    if protocol == "framed" {
+        v["framed"] = framed_section();
+    }
+    v
+}
+
+/// The plain u32 big-endian length-prefixed protocol of the framed echo server.
+pub fn framed_section() -> Value {
+    json!({"header_size": 4, "length_size": 4, "ping": "0000000450494e47", "pong": "00000004504f4e47"})
+}
+
+/// How long a baseline is watched: well past the filter's bound, so "still open" means something.
+pub const WATCH: Duration = Duration::from_secs(15);
+
+/// One Envoy with one listener per setup, all in front of `upstream_port`.
+pub async fn envoy_for(mode: Mode, upstream_port: u16, setups: &[Setup], filter: &Value) -> anyhow::Result<Envoy> {
+    let mut listeners = Vec::new();
+    for s in setups {
+        listeners.push(ListenerSpec {
+            name: s.listener().into(),
+            port: free_port()?,
+            filter: (*s == Setup::Filter).then(|| FilterSpec::v8(filter.clone())),
+            cluster: if *s == Setup::TightKeepalive { "keepalive".into() } else { "plain".into() },
+        });
+    }
+    let cfg = EnvoyConfig {
+        admin_port: free_port()?,
+        listeners,
+        clusters: vec![
+            ClusterSpec { name: "plain".into(), upstream_port, tight_keepalive: false },
+            ClusterSpec { name: "keepalive".into(), upstream_port, tight_keepalive: true },
+        ],
+    };
+    Envoy::start(mode, &cfg).await
+}
+
+fn cell(setup: Setup, o: &Outcome, watched: Duration, expected: String, ok: bool) -> Cell {
+    Cell {
+        setup: setup.label().into(),
+        closed_after_s: o.closed_after.map(secs),
+        watched_s: secs(watched),
+        how: o.how.clone(),
+        expected,
+        ok,
+    }
+}
+
+/// What each setup must show for a fault that kills the upstream silently.
+fn judge_dead(fault: Fault, setup: Setup, o: &Outcome, t: &Timing) -> (String, bool) {
+    match (setup, fault) {
+        (Setup::Filter, _) => {
+            let hi = t.bound() + t.slack;
+            // Not before the read-idle timeout: an earlier close would be for some other reason.
+            let lo = t.read_idle;
+            let ok = o.closed_after.is_some_and(|c| c >= lo && c <= hi);
+            (format!("closed in [{:.1}, {:.1}] s", lo.as_secs_f64(), hi.as_secs_f64()), ok)
+        }
+        // Keepalive probes of an idle connection into a blackhole go unanswered: 1 s + 3 × 1 s.
+        (Setup::TightKeepalive, Fault::BlackholeIdle) => ("closed (keepalive)".into(), o.closed_after.is_some()),
+        // A hung process's kernel ACKs the probes; unacknowledged data suspends keepalive entirely.
+        _ => ("open".into(), o.closed_after.is_none()),
+    }
+}
+
+pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<Row> {
+    let t = Timing::DEFAULT;
+    match fault {
+        Fault::Hung | Fault::HungRedis | Fault::BlackholeIdle | Fault::BlackholeSending => {
+            let (nats, protocol, proto) = if fault == Fault::HungRedis {
+                (Upstream::redis(mode, &[]).await?, "redis", Proto::Redis)
+            } else {
+                (Upstream::nats(mode).await?, "nats", Proto::Nats)
+            };
+            let filter = filter_config(protocol, "30s");
+            let envoy = envoy_for(mode, nats.port, setups, &filter).await?;
+            let mut probes = Vec::new();
+            for s in setups {
+                probes.push(Probe::connect(envoy.listener(s.listener()), proto).await.map_err(|e| envoy.explain(e))?);
+            }
+            let send = (fault == Fault::BlackholeSending).then(|| Duration::from_millis(200));
+            let frozen = matches!(fault, Fault::Hung | Fault::HungRedis);
+            let _blackhole = if frozen {
+                nats.freeze().await?;
+                None
+            } else {
+                Some(Blackhole::start(nats.port)?)
+            };
+            let outcomes = futures::future::join_all(probes.iter_mut().map(|p| p.watch(WATCH, send))).await;
+            if frozen {
+                nats.thaw().await?;
+            }
+            let cells = setups
+                .iter()
+                .zip(&outcomes)
+                .map(|(s, o)| {
+                    let (expected, ok) = judge_dead(fault, *s, o, &t);
+                    cell(*s, o, WATCH, expected, ok)
+                })
+                .collect();
+            Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
+        }
+        Fault::IdleReaper => idle_reaper(mode, setups).await,
+        Fault::AliveSlow => alive_slow(mode, setups, &t).await,
+    }
+}
+
+/// Redis reaps connections idle for 3 s. Envoy alone and TCP keepalive (kernel-level, invisible to Redis)
+/// lose the pooled connection; the filter's write-idle keepalive PING (1 s) keeps it, and a request after
+/// the idle period still works.
+async fn idle_reaper(mode: Mode, setups: &[Setup]) -> anyhow::Result<Row> {
+    let redis = Upstream::redis(mode, &["--timeout", "3"]).await?;
+    let filter = filter_config("redis", "1s");
+    let envoy = envoy_for(mode, redis.port, setups, &filter).await?;
+    let watched = Duration::from_secs(8);
+    let mut tasks = Vec::new();
+    for s in setups {
+        let addr = envoy.listener(s.listener());
+        tasks.push(async move {
+            let mut p = Probe::connect(addr, Proto::Redis).await?;
+            let o = p.watch(watched, None).await;
+            // Still open: the pooled connection must also still work.
+            let works = if o.closed_after.is_none() { round_trip_redis(&mut p).await.is_ok() } else { false };
+            anyhow::Ok((o, works))
+        });
+    }
+    let results = futures::future::join_all(tasks).await;
+    let mut cells = Vec::new();
+    for (s, r) in setups.iter().zip(results) {
+        let (o, works) = r.map_err(|e| envoy.explain(e))?;
+        let (expected, ok) = match s {
+            Setup::Filter => ("open, next request works".to_string(), o.closed_after.is_none() && works),
+            _ => ("closed by the reaper".to_string(), o.closed_after.is_some()),
+        };
+        cells.push(cell(*s, &o, watched, expected, ok));
+    }
+    Ok(Row { fault: Fault::IdleReaper.label().into(), protocol: "redis".into(), filter_config: filter, cells })
+}
+
+async fn round_trip_redis(p: &mut Probe) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    p.stream().write_all(b"*2\r\n$4\r\nECHO\r\n$5\r\nafter\r\n").await?;
+    let want = b"$5\r\nafter\r\n";
+    let mut got = vec![0u8; want.len()];
+    tokio::time::timeout(Duration::from_secs(3), p.stream().read_exact(&mut got)).await??;
+    anyhow::ensure!(got == want, "reply {:?}", String::from_utf8_lossy(&got));
+    Ok(())
+}
+
+/// The framed server answers 2 × ping_interval late and streams 256 KiB replies in 16 KiB chunks 50 ms
+/// apart. The client keeps asking; every echo must come back byte-exact and no setup may close.
+async fn alive_slow(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<Row> {
+    let server = FramedEcho::spawn(framed_echo::Options {
+        reply_delay: t.ping_interval * 2,
+        chunk: 16 * 1024,
+        chunk_delay: Duration::from_millis(50),
+    })
+    .await?;
+    let filter = filter_config("framed", "30s");
+    let envoy = envoy_for(mode, server.port, setups, &filter).await?;
+    let watched = WATCH;
+    let mut tasks = Vec::new();
+    for s in setups {
+        let addr = envoy.listener(s.listener());
+        tasks.push(slow_client(addr, watched));
+    }
+    let results = futures::future::join_all(tasks).await;
+    let mut cells = Vec::new();
+    for (s, r) in setups.iter().zip(results) {
+        let (o, exchanges) = r.map_err(|e| envoy.explain(e))?;
+        let ok = o.closed_after.is_none() && exchanges >= 2;
+        let mut c = cell(*s, &o, watched, "open, every echo exact".into(), ok);
+        c.how = format!("{}; {exchanges} slow echoes checked", c.how);
+        cells.push(c);
+    }
+    drop(server);
+    Ok(Row { fault: Fault::AliveSlow.label().into(), protocol: "framed".into(), filter_config: filter, cells })
+}
+
+async fn slow_client(addr: std::net::SocketAddr, watched: Duration) -> anyhow::Result<(Outcome, usize)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut p = Probe::connect(addr, Proto::Framed).await?;
+    let start = std::time::Instant::now();
+    let mut exchanges = 0usize;
+    let mut seq = 0u32;
+    while start.elapsed() < watched {
+        seq += 1;
+        let payload: Vec<u8> = (0..256 * 1024u32).map(|i| (i.wrapping_mul(31).wrapping_add(seq)) as u8).collect();
+        let req = framed_echo::frame(&payload);
+        if let Err(e) = p.stream().write_all(&req).await {
+            return Ok((
+                Outcome { closed_after: Some(start.elapsed()), received: 0, how: format!("write error: {e}") },
+                exchanges,
+            ));
+        }
+        let mut got = vec![0u8; req.len()];
+        match tokio::time::timeout(Duration::from_secs(30), p.stream().read_exact(&mut got)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Ok((
+                    Outcome { closed_after: Some(start.elapsed()), received: 0, how: format!("read: {e}") },
+                    exchanges,
+                ))
+            }
+            Err(_) => anyhow::bail!("no echo within 30 s"),
+        }
+        anyhow::ensure!(got == req, "echo {seq} differs from its request (a PONG leaked or bytes were reordered)");
+        exchanges += 1;
+    }
+    Ok((Outcome { closed_after: None, received: 0, how: format!("still open at {watched:?}") }, exchanges))
+}

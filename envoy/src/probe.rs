@@ -1,0 +1,140 @@
+//! A raw client connection through Envoy that measures "time until the client's connection is closed".
+//! It speaks just enough of each protocol to get the upstream connection established and answering, then
+//! watches: reads (and counts) whatever arrives, optionally keeps sending, and notes EOF or error.
+
+use crate::framed_echo;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Nats,
+    Redis,
+    Framed,
+}
+
+pub struct Probe {
+    stream: TcpStream,
+    proto: Proto,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Time from the start of `watch` until EOF or an error, or None if still open at the limit.
+    pub closed_after: Option<Duration>,
+    /// Bytes the client received while watching, apart from server PINGs (a stripped PONG must never show up here).
+    pub received: usize,
+    pub how: String,
+}
+
+async fn read_until(s: &mut TcpStream, needle: &[u8], limit: Duration) -> anyhow::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + limit;
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let mut buf = [0u8; 4096];
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, s.read(&mut buf)).await.map_err(|_| {
+            anyhow::anyhow!(
+                "no {:?} within {limit:?}; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&got)
+            )
+        })??;
+        anyhow::ensure!(
+            n > 0,
+            "EOF while waiting for {:?}; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+impl Probe {
+    /// Connects and does one full round trip with the real upstream behind Envoy.
+    pub async fn connect(addr: SocketAddr, proto: Proto) -> anyhow::Result<Probe> {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let limit = Duration::from_secs(5);
+        match proto {
+            Proto::Nats => {
+                read_until(&mut s, b"\r\n", limit).await?; // INFO
+                s.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n").await?;
+                read_until(&mut s, b"PONG\r\n", limit).await?;
+            }
+            Proto::Redis => {
+                s.write_all(b"*1\r\n$4\r\nPING\r\n").await?;
+                read_until(&mut s, b"+PONG\r\n", limit).await?;
+            }
+            Proto::Framed => {
+                let hello = framed_echo::frame(b"hello");
+                s.write_all(&hello).await?;
+                read_until(&mut s, &hello, limit).await?;
+            }
+        }
+        Ok(Probe { stream: s, proto })
+    }
+
+    /// A message that needs no reply, for "the client keeps sending".
+    fn traffic(&self) -> Vec<u8> {
+        match self.proto {
+            Proto::Nats => b"PUB probe.traffic 5\r\nhello\r\n".to_vec(),
+            Proto::Redis => b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nprobe\r\n$5\r\nhello\r\n".to_vec(),
+            Proto::Framed => framed_echo::frame(b"traffic"),
+        }
+    }
+
+    /// Watches for up to `limit`; with `send_every`, writes a message at that period meanwhile.
+    pub async fn watch(&mut self, limit: Duration, send_every: Option<Duration>) -> Outcome {
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut received = 0usize;
+        let mut ticker = tokio::time::interval(send_every.unwrap_or(Duration::from_secs(3600)));
+        ticker.tick().await;
+        let msg = self.traffic();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                r = self.stream.read(&mut buf) => match r {
+                    Ok(0) => return Outcome { closed_after: Some(start.elapsed()), received, how: "EOF".into() },
+                    Ok(n) => {
+                        let (other, server_pings) = self.split_server_pings(&buf[..n]);
+                        received += other;
+                        // A real client answers the server's own PINGs (nats-server sends its first soon after
+                        // CONNECT); they are the server's traffic, not a leak.
+                        for _ in 0..server_pings {
+                            if let Err(e) = self.stream.write_all(b"PONG\r\n").await {
+                                return Outcome { closed_after: Some(start.elapsed()), received, how: format!("write error: {e}") };
+                            }
+                        }
+                    }
+                    Err(e) => return Outcome { closed_after: Some(start.elapsed()), received, how: format!("read error: {e}") },
+                },
+                _ = ticker.tick(), if send_every.is_some() => {
+                    if let Err(e) = self.stream.write_all(&msg).await {
+                        return Outcome { closed_after: Some(start.elapsed()), received, how: format!("write error: {e}") };
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Outcome { closed_after: None, received, how: format!("still open at {limit:?}") };
+                }
+            }
+        }
+    }
+
+    /// For NATS: (bytes that are not a whole `PING\r\n` from the server, number of server PINGs).
+    fn split_server_pings(&self, chunk: &[u8]) -> (usize, usize) {
+        if self.proto != Proto::Nats {
+            return (chunk.len(), 0);
+        }
+        let pings = chunk.windows(6).filter(|w| *w == b"PING\r\n").count();
+        (chunk.len() - 6 * pings, pings)
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}

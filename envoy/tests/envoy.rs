@@ -1,0 +1,17 @@
+//! The Envoy integration suite, one test binary (one link, not one per file): real Envoy 1.40, real
+//! nats-server / redis-server / framed echo server, real clients, real faults.
+
+#[path = "suite/common.rs"]
+mod common;
+#[path = "suite/example_yaml.rs"]
+mod example_yaml_cases;
+#[path = "suite/fault_matrix.rs"]
+mod fault_matrix_cases;
+#[path = "suite/nats.rs"]
+mod nats_cases;
+#[path = "suite/redis.rs"]
+mod redis_cases;
+#[path = "suite/redis_pubsub.rs"]
+mod redis_pubsub_cases;
+#[path = "suite/runtimes.rs"]
+mod runtime_cases;

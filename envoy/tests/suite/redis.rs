@@ -1,0 +1,148 @@
+//! Redis through real Envoy with the filter, real redis-server, the redis-rs client and redis-benchmark.
+
+use super::common;
+
+use heartbeat_envoy_tests::faults::{envoy_for, Setup};
+use heartbeat_envoy_tests::metrics;
+use heartbeat_envoy_tests::Upstream;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// The filter pings hard: after 50 ms of upstream silence, every 50 ms.
+fn hard_pinging() -> serde_json::Value {
+    json!({"protocol": "redis", "read_idle_timeout": "50ms", "ping_interval": "50ms",
+           "max_missed_pongs": 20, "write_idle_keepalive": "50ms"})
+}
+
+/// Pipelines of mixed commands with idle gaps between them (so PINGs are injected in the gaps and their
+/// PONGs can arrive just as the next pipeline goes out): every reply must be the one for its command.
+async fn checking_client(addr: std::net::SocketAddr, id: usize, rounds: usize) -> anyhow::Result<usize> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let mut checked = 0usize;
+    for round in 0..rounds {
+        let mut pipe = redis::pipe();
+        for i in 0..20 {
+            let key = format!("c{id}:k{i}");
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(format!("v{round}-{i}"))
+                .cmd("GET")
+                .arg(&key)
+                .cmd("INCR")
+                .arg(format!("c{id}:n"))
+                .cmd("ECHO")
+                .arg(format!("e{round}-{i}"));
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut con).await?;
+        anyhow::ensure!(replies.len() == 80, "round {round}: {} replies for 80 commands", replies.len());
+        for i in 0..20 {
+            let r = &replies[i * 4..i * 4 + 4];
+            anyhow::ensure!(matches!(&r[0], redis::Value::Okay), "SET reply {:?}", r[0]);
+            let get: String = redis::from_redis_value(r[1].clone())?;
+            anyhow::ensure!(get == format!("v{round}-{i}"), "GET reply {get:?} for round {round} key {i}");
+            let n: i64 = redis::from_redis_value(r[2].clone())?;
+            anyhow::ensure!(n == (round * 20 + i + 1) as i64, "INCR reply {n}, expected {}", round * 20 + i + 1);
+            let e: String = redis::from_redis_value(r[3].clone())?;
+            anyhow::ensure!(e == format!("e{round}-{i}"), "ECHO reply {e:?}");
+            checked += 4;
+        }
+        // 40–130 ms of silence: the filter's 50 ms read-idle fires in most gaps.
+        tokio::time::sleep(Duration::from_millis(40 + (round as u64 * 37) % 90)).await;
+    }
+    Ok(checked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_replies_match_their_requests_while_pings_are_injected() -> anyhow::Result<()> {
+    let mode = common::mode().await;
+    let redis = Upstream::redis(mode, &[]).await?;
+    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
+    let addr = envoy.listener(Setup::Filter.listener());
+    let results = futures::future::join_all((0..4).map(|id| checking_client(addr, id, 40))).await;
+    let mut checked = 0;
+    for r in results {
+        checked += r.map_err(|e| envoy.explain(e))?;
+    }
+    let stats = envoy.filter_stats().await?;
+    let injected = metrics::get(&stats, metrics::PINGS_INJECTED)?;
+    eprintln!("redis-rs: {checked} replies checked; filter stats {stats:?}");
+    assert_eq!(checked, 4 * 40 * 80);
+    assert!(injected >= 20, "PINGs should land in the idle gaps between pipelines; stats {stats:?}");
+    Ok(())
+}
+
+/// redis-benchmark (an outside client, with pipelining) through the filter while a checking client runs
+/// beside it: zero errors, every checked reply right, and afterwards the counters add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up() -> anyhow::Result<()> {
+    let mode = common::mode().await;
+    let redis = Upstream::redis(mode, &[]).await?;
+    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
+    let addr = envoy.listener(Setup::Filter.listener());
+    let bench = tokio::process::Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "-n",
+            "20000",
+            "-c",
+            "8",
+            "-P",
+            "16",
+            "-r",
+            "1000",
+            "-t",
+            "ping,set,get,incr,lpush,lpop,mset",
+            "--csv",
+        ])
+        .output();
+    let (bench, checked) = tokio::join!(bench, checking_client(addr, 99, 60));
+    let bench =
+        bench.map_err(|e| anyhow::anyhow!("cannot run redis-benchmark (envoy/bootstrap.sh installs it): {e}"))?;
+    let out = format!("{}{}", String::from_utf8_lossy(&bench.stdout), String::from_utf8_lossy(&bench.stderr));
+    eprintln!("redis-benchmark through the filter:\n{out}");
+    // redis-benchmark 7 exits non-zero at the first error reply ("We now immediately exit on error").
+    assert!(bench.status.success(), "redis-benchmark failed: {out}");
+    assert!(!out.contains("ERR") && !out.contains("Error"), "errors in redis-benchmark output");
+    assert!(out.lines().filter(|l| l.starts_with('"')).count() >= 8, "no result lines from redis-benchmark");
+    assert_eq!(checked.map_err(|e| envoy.explain(e))?, 60 * 80);
+
+    // Every connection is closed now; wait for the gauge to drain, then check the books balance.
+    let stats = common::wait_stats(&envoy, Duration::from_secs(5), |s| s.get(metrics::MONITORED) == Some(&0)).await?;
+    eprintln!("filter stats after redis-benchmark: {stats:?}");
+    assert_eq!(metrics::get(&stats, metrics::MONITORED)?, 0, "connections still monitored: {stats:?}");
+    metrics::check_consistent(&stats)?;
+    assert!(metrics::get(&stats, metrics::PINGS_INJECTED)? > 0, "no PING injected: {stats:?}");
+    Ok(())
+}
+
+/// Idle-reaper story with the real client: Redis reaps connections idle for 3 s; with the filter's 1 s
+/// write-idle keepalive, a pooled redis-rs connection that sat idle for 6 s still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connection_survives_the_server_idle_reaper() -> anyhow::Result<()> {
+    let mode = common::mode().await;
+    let redis = Upstream::redis(mode, &["--timeout", "3"]).await?;
+    let cfg = json!({"protocol": "redis", "read_idle_timeout": "10s", "ping_interval": "1s",
+                     "max_missed_pongs": 3, "write_idle_keepalive": "1s"});
+    let envoy = envoy_for(mode, redis.port, &[Setup::Filter, Setup::Alone], &cfg).await?;
+    let mut with = redis::Client::open(format!("redis://{}/", envoy.listener(Setup::Filter.listener())))?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut without = redis::Client::open(format!("redis://{}/", envoy.listener(Setup::Alone.listener())))?
+        .get_multiplexed_async_connection()
+        .await?;
+    let _: () = redis::cmd("SET").arg("k").arg("before").query_async(&mut with).await?;
+    let _: () = redis::cmd("SET").arg("k2").arg("before").query_async(&mut without).await?;
+    let idle_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after: String = redis::cmd("GET").arg("k").query_async(&mut with).await.map_err(|e| envoy.explain(e.into()))?;
+    assert_eq!(after, "before");
+    let reaped = redis::cmd("GET").arg("k2").query_async::<String>(&mut without).await;
+    assert!(reaped.is_err(), "the baseline connection survived {:?} idle: is the reaper on?", idle_from.elapsed());
+    let stats = envoy.filter_stats().await?;
+    assert!(metrics::get(&stats, metrics::KEEPALIVE_PINGS)? >= 3, "{stats:?}");
+    Ok(())
+}
