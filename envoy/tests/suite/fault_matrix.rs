@@ -6,8 +6,12 @@ use super::common;
 use heartbeat_envoy_tests::faults::Setup;
 use heartbeat_envoy_tests::matrix::Matrix;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_matrix() -> anyhow::Result<()> {
+#[test]
+fn fault_matrix() -> anyhow::Result<()> {
+    common::run(fault_matrix_case())
+}
+
+async fn fault_matrix_case() -> anyhow::Result<()> {
     let m = Matrix::run(common::mode().await, &Setup::ALL).await?;
     println!("\n{}", m.render());
     println!("written to {}", m.write_json()?.display());

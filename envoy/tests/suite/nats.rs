@@ -32,8 +32,12 @@ async fn nats_client(
 }
 
 /// Idle connections get PINGed and stay up; the client never sees the PONGs; request/reply still works.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_works_while_the_filter_pings_idle_connections() -> anyhow::Result<()> {
+#[test]
+fn request_reply_works_while_the_filter_pings_idle_connections() -> anyhow::Result<()> {
+    common::run(request_reply_works_while_the_filter_pings_idle_connections_case())
+}
+
+async fn request_reply_works_while_the_filter_pings_idle_connections_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let nats = Upstream::nats(mode).await?;
     let envoy = envoy_for(mode, nats.port, &[Setup::Filter], &filter_config("nats", "30s")).await?;
@@ -81,8 +85,12 @@ async fn request_reply_works_while_the_filter_pings_idle_connections() -> anyhow
 
 /// Request/reply under load with the filter pinging hard (50 ms): no request lost, none duplicated,
 /// every reply the one for its request, and PINGs really were injected meanwhile.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_reply_under_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+#[test]
+fn request_reply_under_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    common::run(request_reply_under_load_loses_and_duplicates_nothing_case())
+}
+
+async fn request_reply_under_load_loses_and_duplicates_nothing_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let nats = Upstream::nats(mode).await?;
     let cfg = json!({"protocol": "nats", "read_idle_timeout": "50ms", "ping_interval": "50ms",
@@ -155,8 +163,12 @@ async fn request_reply_under_load_loses_and_duplicates_nothing() -> anyhow::Resu
 
 /// The server freezes: the filter closes the client's connection within the bound; beside it, the same
 /// client through Envoy without the filter is still connected long after.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frozen_server_is_detected_within_the_bound_and_the_baseline_is_not() -> anyhow::Result<()> {
+#[test]
+fn frozen_server_is_detected_within_the_bound_and_the_baseline_is_not() -> anyhow::Result<()> {
+    common::run(frozen_server_is_detected_within_the_bound_and_the_baseline_is_not_case())
+}
+
+async fn frozen_server_is_detected_within_the_bound_and_the_baseline_is_not_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let t = Timing::DEFAULT;
     let nats = Upstream::nats(mode).await?;

@@ -53,8 +53,12 @@ async fn checking_client(addr: std::net::SocketAddr, id: usize, rounds: usize) -
     Ok(checked)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipelined_replies_match_their_requests_while_pings_are_injected() -> anyhow::Result<()> {
+#[test]
+fn pipelined_replies_match_their_requests_while_pings_are_injected() -> anyhow::Result<()> {
+    common::run(pipelined_replies_match_their_requests_while_pings_are_injected_case())
+}
+
+async fn pipelined_replies_match_their_requests_while_pings_are_injected_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let redis = Upstream::redis(mode, &[]).await?;
     let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
@@ -74,8 +78,12 @@ async fn pipelined_replies_match_their_requests_while_pings_are_injected() -> an
 
 /// redis-benchmark (an outside client, with pipelining) through the filter while a checking client runs
 /// beside it: zero errors, every checked reply right, and afterwards the counters add up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up() -> anyhow::Result<()> {
+#[test]
+fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up() -> anyhow::Result<()> {
+    common::run(redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up_case())
+}
+
+async fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let redis = Upstream::redis(mode, &[]).await?;
     let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
@@ -121,8 +129,12 @@ async fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up(
 
 /// Idle-reaper story with the real client: Redis reaps connections idle for 3 s; with the filter's 1 s
 /// write-idle keepalive, a pooled redis-rs connection that sat idle for 6 s still answers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pooled_connection_survives_the_server_idle_reaper() -> anyhow::Result<()> {
+#[test]
+fn pooled_connection_survives_the_server_idle_reaper() -> anyhow::Result<()> {
+    common::run(pooled_connection_survives_the_server_idle_reaper_case())
+}
+
+async fn pooled_connection_survives_the_server_idle_reaper_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let redis = Upstream::redis(mode, &["--timeout", "3"]).await?;
     let cfg = json!({"protocol": "redis", "read_idle_timeout": "10s", "ping_interval": "1s",

@@ -104,8 +104,12 @@ fn ensure_exact(stage: &str, got: &[u8], want: &[u8]) -> anyhow::Result<()> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_subscriber_gets_exact_pushes_while_pings_are_injected_in_subscribe_mode() -> anyhow::Result<()> {
+#[test]
+fn idle_subscriber_gets_exact_pushes_while_pings_are_injected_in_subscribe_mode() -> anyhow::Result<()> {
+    common::run(idle_subscriber_gets_exact_pushes_while_pings_are_injected_in_subscribe_mode_case())
+}
+
+async fn idle_subscriber_gets_exact_pushes_while_pings_are_injected_in_subscribe_mode_case() -> anyhow::Result<()> {
     let mode = common::mode().await;
     let redis = Upstream::redis(mode, &[]).await?;
     // Write-idle keepalive far out of the way: every PING counted here is a read-idle probe.
