@@ -102,6 +102,27 @@ impl Stats {
 mod tests {
     use super::*;
 
+    /// The README's metrics table, row for row, as Envoy's /stats shows the names.
+    fn readme_rows() -> String {
+        Stat::all()
+            .map(|s| {
+                let kind = match s.kind() {
+                    StatKind::Counter => "counter",
+                    StatKind::Gauge => "gauge",
+                };
+                format!("| `wasmcustom.{}` | {kind} | {} |\n", s.name(), s.meaning())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_lists_every_stat_as_declared_here() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .unwrap_or_else(|e| panic!("reading README.md: {e}"));
+        let rows = readme_rows();
+        assert!(readme.contains(&rows), "README.md's metrics table should read exactly:\n{rows}");
+    }
+
     #[test]
     fn the_table_is_in_enum_order_and_names_are_unique() {
         for (i, stat) in Stat::all().enumerate() {
