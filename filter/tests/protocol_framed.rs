@@ -9,7 +9,7 @@ use heartbeat::core::protocol::{Defer, Output, Owner, Protocol};
 use proptest::prelude::*;
 
 mod common;
-use common::chunks;
+use common::{bench_ratio, chunks, feed_any_bytes};
 
 #[derive(Clone, Copy, Debug)]
 enum Proto {
@@ -323,63 +323,38 @@ proptest! {
                 out.clear();
                 prop_assert_eq!(framed.on_upstream_bytes(spec.pong(), &mut out), Ok(1), "then the filter");
                 prop_assert_eq!(out.apply(spec.pong()), Some(vec![]));
-                for chunk in chunks(&junk, &sizes) {
-                    let _ = framed.on_client_bytes(chunk);
-                    out.clear();
-                    if framed.on_upstream_bytes(chunk, &mut out).is_ok() {
-                        prop_assert_eq!(out.accounted(), chunk.len());
-                    }
-                    let _ = out.apply(chunk);
-                }
-                out.clear();
-                framed.release_held(&mut out);
+                feed_any_bytes(&mut framed, &junk, &sizes)?;
             }
         }
     }
 }
 
-/// Throughput against a byte scan, printed as ratios (a benchmark, not a timed test):
+/// Decoder speed against a byte scan of the same bytes, printed as ratios (a benchmark, not a timed test):
 /// `cargo test --release -p heartbeat --test protocol_framed -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn bench_upstream_throughput() {
     use std::hint::black_box;
-    use std::time::Instant;
 
     const CHUNK: usize = 64 * 1024;
-    let rounds = 8;
     let big = Proto::Plain.frame(0, &vec![b'x'; 15 * 1024 * 1024]).repeat(4);
     let small: Vec<u8> = (0..200_000u32).flat_map(|i| Proto::Netty.frame(0, &i.to_be_bytes().repeat(4))).collect();
     for (name, proto, stream) in
-        [("4 x 15 MiB frames", Proto::Plain, &big), ("200k 16-byte frames", Proto::Netty, &small)]
+        [("framed 4 x 15 MiB frames", Proto::Plain, &big), ("framed 200k 16-byte frames", Proto::Netty, &small)]
     {
         let spec = proto.spec();
         let mut out = Output::new();
-        let start = Instant::now();
-        for _ in 0..rounds {
+        let decode = || {
             let mut framed = Framed::new(spec.clone());
             framed.on_ping_injected();
             for chunk in stream.chunks(CHUNK) {
                 out.clear();
                 black_box(framed.on_upstream_bytes(black_box(chunk), &mut out).unwrap());
             }
-        }
-        let decoder = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let mut zeros = 0usize;
-        for _ in 0..rounds {
-            for chunk in stream.chunks(CHUNK) {
-                zeros += black_box(chunk).iter().filter(|&&b| b == 0).count();
-            }
-        }
-        black_box(zeros);
-        let scan = start.elapsed().as_secs_f64();
-        let bytes = (stream.len() * rounds) as f64;
-        println!(
-            "framed {name}: decoder {:.0} MB/s, byte scan {:.0} MB/s, decoder/scan time ratio {:.3}",
-            bytes / decoder / 1e6,
-            bytes / scan / 1e6,
-            decoder / scan
-        );
+        };
+        let scan = || {
+            black_box(stream.chunks(CHUNK).map(|c| black_box(c).iter().filter(|&&b| b == 0).count()).sum::<usize>());
+        };
+        bench_ratio(name, "byte scan", stream.len(), decode, scan);
     }
 }

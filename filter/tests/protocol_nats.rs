@@ -11,7 +11,7 @@ use heartbeat::core::protocol::{Defer, Output, Owner, Protocol};
 use proptest::prelude::*;
 
 mod common;
-use common::chunks;
+use common::{bench_ratio, chunks, feed_any_bytes};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -209,45 +209,31 @@ proptest! {
             let mut nats = Nats::new();
             nats.on_client_bytes(b"CONNECT {}\r\n").unwrap();
             nats.on_ping_injected();
-            let mut out = Output::new();
-            for chunk in chunks(stream, &sizes) {
-                let _ = nats.on_client_bytes(chunk);
-                let _ = nats.can_inject();
-                out.clear();
-                if nats.on_upstream_bytes(chunk, &mut out).is_ok() {
-                    prop_assert_eq!(out.accounted(), chunk.len());
-                }
-                let _ = out.apply(chunk);
-            }
-            out.clear();
-            nats.release_held(&mut out);
+            feed_any_bytes(&mut nats, stream, &sizes)?;
         }
     }
 }
 
-/// Throughput against two baselines, printed as ratios (a benchmark, not a timed test):
+/// Decoder speed against a newline scan of the same bytes, printed as ratios (a benchmark, not a timed test):
 /// `cargo test --release -p heartbeat --test protocol_nats -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn bench_upstream_throughput() {
     use std::hint::black_box;
-    use std::time::Instant;
 
     const CHUNK: usize = 64 * 1024;
-    let rounds = 8;
     // Large messages: the payload must cost O(1) per chunk, far below touching its bytes.
     let payload = 60 * 1024 * 1024;
     let mut big = format!("MSG big 1 {payload}\r\n").into_bytes();
     big.resize(big.len() + payload, b'x');
     big.extend_from_slice(b"\r\n");
-    // Small messages: header lines dominate; compare with a plain newline scan of the same bytes.
+    // Small messages: header lines dominate.
     let small: Vec<u8> =
         (0..200_000).flat_map(|i| format!("MSG orders.eu.{i} 7 16\r\n0123456789abcdef\r\n").into_bytes()).collect();
 
-    for (name, stream) in [("60 MiB message", &big), ("200k small messages", &small)] {
+    for (name, stream) in [("nats 60 MiB message", &big), ("nats 200k small messages", &small)] {
         let mut out = Output::new();
-        let start = Instant::now();
-        for _ in 0..rounds {
+        let decode = || {
             let mut nats = Nats::new();
             nats.on_client_bytes(b"CONNECT {}\r\n").unwrap();
             nats.on_ping_injected();
@@ -255,23 +241,12 @@ fn bench_upstream_throughput() {
                 out.clear();
                 black_box(nats.on_upstream_bytes(black_box(chunk), &mut out).unwrap());
             }
-        }
-        let decoder = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let mut lines = 0usize;
-        for _ in 0..rounds {
-            for chunk in stream.chunks(CHUNK) {
-                lines += black_box(chunk).iter().filter(|&&b| b == b'\n').count();
-            }
-        }
-        black_box(lines);
-        let scan = start.elapsed().as_secs_f64();
-        let bytes = (stream.len() * rounds) as f64;
-        println!(
-            "nats {name}: decoder {:.0} MB/s, newline scan {:.0} MB/s, decoder/scan time ratio {:.3}",
-            bytes / decoder / 1e6,
-            bytes / scan / 1e6,
-            decoder / scan
-        );
+        };
+        let scan = || {
+            black_box(
+                stream.chunks(CHUNK).map(|c| black_box(c).iter().filter(|&&b| b == b'\n').count()).sum::<usize>(),
+            );
+        };
+        bench_ratio(name, "newline scan", stream.len(), decode, scan);
     }
 }

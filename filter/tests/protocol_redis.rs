@@ -9,6 +9,9 @@ use heartbeat::core::protocol::redis::Redis;
 use heartbeat::core::protocol::{Defer, Output, Protocol};
 use proptest::prelude::*;
 
+mod common;
+use common::bench_ratio;
+
 /// Drives one decoder: client bytes in, server bytes out, and what the client should see.
 struct Harness {
     redis: Redis,
@@ -439,16 +442,13 @@ proptest! {
     }
 }
 
-/// Throughput, printed (never asserted): `cargo test --release --test protocol_redis -- --ignored --nocapture`.
-/// The ratio compares with copying the same bytes once, the least any filter that looks at them costs.
+/// Decoder speed against copying the same bytes once, the least any filter that looks at them costs; printed,
+/// never asserted: `cargo test --release -p heartbeat --test protocol_redis -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn throughput() {
-    use std::time::Instant;
     fn measure(name: &str, client: &[u8], server: &[u8], chunk: usize) {
-        let rounds = 50;
-        let start = Instant::now();
-        for _ in 0..rounds {
+        let decode = || {
             let mut redis = Redis::new();
             for piece in client.chunks(chunk) {
                 redis.on_client_bytes(piece).expect("parses");
@@ -459,23 +459,15 @@ fn throughput() {
                 redis.on_upstream_bytes(piece, &mut out).expect("parses");
                 assert!(!out.is_changed());
             }
-        }
-        let decode = start.elapsed();
-        let start = Instant::now();
+        };
         let mut sink = vec![0u8; chunk];
-        for _ in 0..rounds {
+        let copy = || {
             for piece in client.chunks(chunk).chain(server.chunks(chunk)) {
                 sink[..piece.len()].copy_from_slice(piece);
                 std::hint::black_box(&sink);
             }
-        }
-        let copy = start.elapsed();
-        let mb = ((client.len() + server.len()) * rounds) as f64 / 1e6;
-        println!(
-            "{name:<40} {:>8.0} MB/s decoded, {:>6.2}x the time of a copy",
-            mb / decode.as_secs_f64(),
-            decode.as_secs_f64() / copy.as_secs_f64()
-        );
+        };
+        bench_ratio(name, "copy", client.len() + server.len(), decode, copy);
     }
     let n = 20_000;
     let gets = b"*2\r\n$3\r\nGET\r\n$10\r\nkey:000001\r\n".repeat(n);

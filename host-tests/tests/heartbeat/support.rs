@@ -119,3 +119,60 @@ pub fn run_seeded<S: proptest::strategy::Strategy>(
     }
     (a.load(Relaxed), b.load(Relaxed))
 }
+
+/// The client's side of a property run: its frames, sent in whatever pieces the run's events ask for.
+pub struct ClientStream {
+    ends: Vec<usize>,
+    stream: Vec<u8>,
+    sent: usize,
+}
+
+impl ClientStream {
+    pub fn new(frames: &[Vec<u8>]) -> ClientStream {
+        let ends = frames
+            .iter()
+            .scan(0, |at, f| {
+                *at += f.len();
+                Some(*at)
+            })
+            .collect();
+        ClientStream { ends, stream: frames.concat(), sent: 0 }
+    }
+
+    /// Sends the next `n` bytes (fewer at the end of the stream), whatever frame they cut.
+    pub fn send(&mut self, h: &mut TestHost, c: ConnId, n: usize) {
+        self.send_to(h, c, (self.sent + n).min(self.stream.len()));
+    }
+
+    /// Sends the rest of the frame being sent, or the next whole frame.
+    pub fn finish_frame(&mut self, h: &mut TestHost, c: ConnId) {
+        if let Some(end) = self.ends.iter().copied().find(|end| *end > self.sent) {
+            self.send_to(h, c, end);
+        }
+    }
+
+    fn send_to(&mut self, h: &mut TestHost, c: ConnId, end: usize) {
+        if end > self.sent {
+            h.client_send(c, &self.stream[self.sent..end]);
+            self.sent = end;
+        }
+    }
+}
+
+/// The upstream sends `batch` in two writes, cut at `cut`/256 of its length.
+pub fn upstream_send_in_two(h: &mut TestHost, c: ConnId, batch: &[u8], cut: u8) {
+    let at = batch.len() * usize::from(cut) / 256;
+    for part in [&batch[..at], &batch[at..]] {
+        if !part.is_empty() {
+            h.upstream_send(c, part);
+        }
+    }
+}
+
+/// A property is only worth something if its runs exercised injection and stripping.
+#[track_caller]
+pub fn assert_exercised(property: &str, injected: usize, stripped: usize) {
+    eprintln!("{property} property: {injected} PINGs injected, {stripped} PONGs stripped");
+    assert!(injected >= 5, "only {injected} PINGs injected over all runs: the cases exercised too little");
+    assert!(stripped >= 3, "only {stripped} PONGs stripped over all runs: the cases exercised too little");
+}
