@@ -57,7 +57,9 @@ async fn every_runtime_the_binary_carries_runs_the_filter_case() -> anyhow::Resu
             Ok(envoy) => envoy,
             Err(e) => {
                 let e = format!("{e:#}");
-                let carried = carried.as_ref().expect("v8 runs first and must start");
+                let Some(carried) = carried.as_ref() else {
+                    anyhow::bail!("{name} comes first and must run the filter, but Envoy did not start: {e}");
+                };
                 assert!(!carried.iter().any(|c| c == name), "{name} is carried by this Envoy but refused: {e}");
                 assert!(
                     e.contains("Envoy was compiled without support for it"),
