@@ -9,6 +9,8 @@ mod example_yaml_cases;
 mod fault_matrix_cases;
 #[path = "suite/nats.rs"]
 mod nats_cases;
+#[path = "suite/redis_blocking.rs"]
+mod redis_blocking_cases;
 #[path = "suite/redis.rs"]
 mod redis_cases;
 #[path = "suite/redis_pubsub.rs"]

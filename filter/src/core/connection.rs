@@ -7,6 +7,10 @@
 //!   of silence has passed and counts as a miss, so the detection bound holds whatever the client is doing
 //!   (a client stuck mid-frame behind a dead upstream is exactly the case to catch).
 //! - After `max_missed_pongs` misses, each given a full `ping_interval` to be answered, the connection is dead.
+//! - A blocking command (Redis `BLPOP list 5`) entitles the upstream to silence until its timeout runs out:
+//!   read-idle counts from the later of the last upstream byte and that moment (timeouts of pipelined blocking
+//!   commands add up; timeout 0 suspends probing until the reply starts). The allowance only postpones the
+//!   first probe: once probing started, a new command never stops it.
 //! - After `write_idle_keepalive` of quiet towards the upstream, a keepalive PING goes out (deferred to the
 //!   next interval when unsafe, never counted as a miss: the read side judges liveness).
 //!
@@ -17,7 +21,7 @@
 use std::time::Duration;
 
 use super::config::Config;
-use super::protocol::{Defer, Output, Protocol, ProtocolError};
+use super::protocol::{Defer, Output, Protocol, ProtocolError, Silence};
 use super::time::Instant;
 
 /// Why a PING goes out.
@@ -89,6 +93,8 @@ pub struct Connection {
     protocol: Box<dyn Protocol>,
     phase: Phase,
     last_read: Instant,
+    /// The upstream may stay silent until then (a blocking command's timeout); in the past when it may not.
+    quiet_until: Instant,
     last_write: Instant,
     /// When the last probe interval started (a PING sent or deferred).
     last_probe: Instant,
@@ -106,6 +112,7 @@ impl Connection {
             protocol,
             phase: Phase::Waiting,
             last_read: now,
+            quiet_until: Instant::default(),
             last_write: now,
             last_probe: now,
             keepalive_retry: now,
@@ -140,9 +147,21 @@ impl Connection {
                 self.last_probe = now;
             }
             self.last_write = now;
-            if let Err(e) = self.protocol.on_client_bytes(data) {
-                self.phase = Phase::PassThrough;
-                error = Some(e);
+            match self.protocol.on_client_bytes(data) {
+                Ok(()) => {
+                    if let Some(silence) = self.protocol.take_allowed_silence() {
+                        // Lazily re-armed: this only moves the read deadline later.
+                        let from = self.quiet_until.max(now);
+                        self.quiet_until = match silence {
+                            Silence::For(d) => from.after(d),
+                            Silence::Unbounded => Instant::NEVER,
+                        };
+                    }
+                }
+                Err(e) => {
+                    self.phase = Phase::PassThrough;
+                    error = Some(e);
+                }
             }
         }
         if end_of_stream && self.phase != Phase::PassThrough {
@@ -177,6 +196,12 @@ impl Connection {
             Ok(pongs) => {
                 result.pongs = pongs.min(self.pings_owed);
                 self.pings_owed -= result.pongs;
+                if self.quiet_until > now && !self.protocol.silence_owed() {
+                    // The blocking command was answered before its timeout: read-idle counts from now, which
+                    // is sooner than the deadline the timer holds.
+                    self.quiet_until = Instant::default();
+                    result.rearm = true;
+                }
             }
             Err(e) => {
                 // Give back anything the decoder held (it came earlier in the stream), then forward what it did
@@ -202,11 +227,11 @@ impl Connection {
         }
     }
 
-    /// When the read side next needs a probe (or a verdict): read-idle after the last upstream byte, then an
-    /// interval after each probe.
+    /// When the read side next needs a probe (or a verdict): read-idle after the last upstream byte (or after
+    /// the silence a blocking command allows), then an interval after each probe.
     fn read_due(&self, config: &Config) -> Instant {
         if self.misses == 0 {
-            self.last_read.after(config.read_idle_timeout)
+            self.last_read.max(self.quiet_until).after(config.read_idle_timeout)
         } else {
             self.last_probe.after(config.ping_interval)
         }

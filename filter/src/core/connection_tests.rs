@@ -247,3 +247,56 @@ fn held_bytes_come_back_in_order_when_the_connection_turns_pass_through() {
     assert_eq!(c.phase(), Phase::PassThrough);
     assert_eq!(client_gets(&mut c, b"cd"), b"acd");
 }
+
+fn redis_conn() -> Connection {
+    Connection::new(Box::new(crate::core::protocol::redis::Redis::new()), at(0))
+}
+
+#[test]
+fn a_blocking_command_postpones_the_first_probe_by_its_timeout() {
+    let cfg = config(None);
+    let mut c = redis_conn();
+    c.on_client_data(b"BLPOP jobs 5\r\n", false, at(0));
+    assert_eq!(c.deadline(&cfg), Some(at(7000)), "5 s of allowed silence, then read-idle");
+    // The server is hung: after the allowance the usual bound applies (the reply is owed: probes defer).
+    let seen = run_until(&mut c, &cfg, 20_000);
+    let deferred = Timeout::Deferred(PingKind::Probe, Defer::RepliesOutstanding);
+    assert_eq!(seen[..3], [(7000, deferred), (8000, deferred), (9000, deferred)]);
+    assert!(matches!(seen[3], (10_000, Timeout::Dead(Dead { missed: 3, .. }))), "{seen:?}");
+}
+
+#[test]
+fn a_blocking_command_answered_early_brings_the_deadline_back() {
+    let cfg = config(None);
+    let mut c = redis_conn();
+    let mut out = Output::new();
+    c.on_client_data(b"BLPOP jobs 30\r\n", false, at(0));
+    assert_eq!(c.deadline(&cfg), Some(at(32_000)));
+    let r = c.on_upstream_data(b"*2\r\n$4\r\njobs\r\n$1\r\nx\r\n", false, at(1000), &mut out);
+    assert!(r.rearm, "the deadline moved earlier: the timer must be re-armed");
+    assert_eq!(c.deadline(&cfg), Some(at(3000)));
+    assert_eq!(run_until(&mut c, &cfg, 3000), [(3000, Timeout::Inject(PingKind::Probe))]);
+}
+
+#[test]
+fn timeout_zero_suspends_probing_until_the_reply() {
+    let cfg = config(None);
+    let mut c = redis_conn();
+    let mut out = Output::new();
+    c.on_client_data(b"BRPOP a b 0\r\n", false, at(0));
+    assert_eq!(run_until(&mut c, &cfg, 3_600_000), [], "an hour of silence is allowed");
+    let r = c.on_upstream_data(b"*2\r\n$1\r\na\r\n$1\r\nx\r\n", false, at(3_600_000), &mut out);
+    assert!(r.rearm);
+    assert_eq!(c.deadline(&cfg), Some(at(3_602_000)));
+}
+
+#[test]
+fn a_blocking_command_never_stops_probing_that_has_started() {
+    let cfg = config(None);
+    let mut c = redis_conn();
+    c.on_client_data(b"GET k\r\n", false, at(0)); // never answered
+    assert_eq!(run_until(&mut c, &cfg, 2000).len(), 1, "one missed interval");
+    c.on_client_data(b"BLPOP jobs 0\r\n", false, at(2500));
+    let seen = run_until(&mut c, &cfg, 20_000);
+    assert!(matches!(seen.last(), Some((5000, Timeout::Dead(Dead { missed: 3, .. })))), "{seen:?}");
+}

@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct Instant(u64);
 
 impl Instant {
+    /// Later than any deadline: what "no deadline" is in arithmetic that saturates.
+    pub const NEVER: Instant = Instant(u64::MAX);
+
     pub const fn from_millis(ms: u64) -> Self {
         Instant(ms)
     }

@@ -98,7 +98,7 @@ impl Worker {
 
     /// Bytes from the upstream. Returns the chunk the client must receive instead, if it differs.
     pub fn upstream_data(&mut self, id: ConnId, data: &[u8], end_of_stream: bool, now: Instant) -> Option<Vec<u8>> {
-        let Some(conn) = self.connections.get_mut(&id) else { return None };
+        let conn = self.connections.get_mut(&id)?;
         let before = conn.phase();
         self.edits.clear();
         let result = conn.on_upstream_data(data, end_of_stream, now, &mut self.edits);

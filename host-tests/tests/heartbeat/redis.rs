@@ -120,7 +120,7 @@ fn a_dead_redis_is_closed_within_the_bound() {
 #[test]
 fn a_dead_redis_with_a_reply_owed_is_closed_within_the_bound() {
     let (mut h, c) = connected();
-    h.client_send(c, cmd(&["BLPOP", "q", "0"]));
+    h.client_send(c, cmd(&["INCR", "n"]));
     h.advance(secs(10));
     let closed = h.closed(c).expect("closed although no PING could be sent");
     assert_within(closed.at, READ_IDLE + INTERVAL * MAX_MISSED, TICK);
@@ -156,4 +156,51 @@ fn an_inline_command_split_anywhere_is_never_cut_by_a_ping() {
         let up = h.upstream_received(c);
         assert!(up.starts_with(command.as_bytes()), "split at {split}: {:?}", String::from_utf8_lossy(&up));
     }
+}
+
+/// A worker blocked on `BLPOP jobs 8` (longer than the 5 s bound) is alive: it is not probed or closed
+/// while its timeout runs, and gets its nil reply byte for byte.
+#[test]
+fn a_blocking_command_longer_than_the_bound_is_not_closed() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["BLPOP", "jobs", "8"]));
+    h.advance(secs(8));
+    assert!(h.closed(c).is_none(), "closed during BLPOP's own timeout: {:?}", h.closed(c));
+    assert_eq!(h.metric_value(INJECTIONS_DEFERRED), 0, "no probe was even due");
+    h.upstream_send(c, "*-1\r\n");
+    h.advance(READ_IDLE);
+    assert_eq!(arrivals(&h, c, PING), [secs(8) + READ_IDLE], "read-idle counts again from the reply");
+    h.upstream_send(c, "+PONG\r\n");
+    assert_eq!(h.client_received(c), b"*-1\r\n");
+    h.assert_no_faults();
+}
+
+/// The same command on a hung server: closed once its timeout and then the usual bound have passed.
+#[test]
+fn a_hung_server_under_a_blocking_command_is_closed_after_its_timeout_and_the_bound() {
+    let (mut h, c) = connected();
+    h.client_send(c, cmd(&["BLPOP", "jobs", "8"]));
+    h.advance(secs(20));
+    let closed = h.closed(c).expect("closed");
+    assert_within(closed.at, secs(8) + READ_IDLE + INTERVAL * MAX_MISSED, TICK);
+    assert_eq!(h.metric_value(DEAD_CLOSED), 1);
+}
+
+/// `BLPOP jobs 0` blocks until data arrives: no probe for as long as it waits. (The write-idle keepalive
+/// of the standard configuration falls due meanwhile and waits, deferred, until the reply is in.)
+#[test]
+fn a_blocking_command_without_timeout_is_never_probed_while_it_waits() {
+    let (mut h, c) = connected();
+    h.client_send(c, "BLPOP jobs 0\r\n");
+    h.advance(secs(600));
+    assert!(h.closed(c).is_none());
+    assert!(arrivals(&h, c, PING).is_empty());
+    h.upstream_send(c, "*2\r\n$4\r\njobs\r\n$3\r\njob\r\n");
+    h.advance(READ_IDLE);
+    assert_eq!(arrivals(&h, c, PING), [secs(600) + INTERVAL], "the deferred keepalive, retried an interval on");
+    assert_eq!(h.metric_value(KEEPALIVE_PINGS), 1);
+    assert_eq!(h.metric_value(PINGS_INJECTED), 0, "never a read-idle probe");
+    h.upstream_send(c, "+PONG\r\n");
+    assert_eq!(h.client_received(c), b"*2\r\n$4\r\njobs\r\n$3\r\njob\r\n");
+    h.assert_no_faults();
 }

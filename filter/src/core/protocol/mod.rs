@@ -6,6 +6,7 @@
 //! - may a PING be appended to the client's stream now (a frame boundary, and the protocol's own rules)?
 //! - which upstream bytes answer a PING the filter injected (they are stripped from what the client sees)?
 //! - did the stream stop making sense (a sticky [`ProtocolError`]: the connection is passed through from then on)?
+//! - is the upstream entitled to be silent for a while (a blocking command such as Redis `BLPOP list 5`)?
 //!
 //! Decoders never panic on any input: bad bytes are an error value, and lengths are checked arithmetic.
 
@@ -15,9 +16,11 @@ pub mod redis;
 
 mod output;
 mod pong_owners;
+mod silence;
 
 pub use output::Output;
 pub use pong_owners::{Owner, PongOwners};
+pub use silence::Silence;
 
 use std::fmt;
 
@@ -116,6 +119,18 @@ pub trait Protocol {
     /// The upstream's stream ended (or the connection is being passed through after an error): give back
     /// any bytes held while undecided, so the client loses nothing.
     fn release_held(&mut self, out: &mut Output);
+
+    /// Silence the upstream became entitled to through the commands completed since the last call, in
+    /// total: a blocking command is answered only when its data arrives or its timeout runs out. Drained by
+    /// the connection after every client chunk. Protocols without blocking commands: never.
+    fn take_allowed_silence(&mut self) -> Option<Silence> {
+        None
+    }
+
+    /// Whether a blocking command's reply is still owed, so that its silence still counts as allowed.
+    fn silence_owed(&self) -> bool {
+        false
+    }
 }
 
 /// What the client receives when `chunks` come from the upstream (held bytes given back at the end), and how

@@ -4,7 +4,7 @@
 use super::number_line::NumberLine;
 use super::subscription::{Kind, Pending};
 use super::word::Word;
-use super::{Owner, Redis, World, MAX_ARGS, MAX_BULK, MAX_LINE};
+use super::{Owner, Redis, Silence, World, MAX_ARGS, MAX_BULK, MAX_LINE};
 
 // ---------------------------------------------------------------------------------------------------
 // Client side.
@@ -27,18 +27,101 @@ pub(super) enum ClientState {
     ArgEnd { lf: bool },
 }
 
-/// What is kept of the command being read: enough to recognise the few that change reply counting.
+/// What is kept of the command being read: enough to recognise the few that change reply counting, and
+/// the timeout of a blocking command.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Command {
     name: Word<16>,
     arg1: Word<8>,
     /// Arguments including the name.
     argc: u64,
+    /// Where this command keeps a timeout, known once the name is read; `None` for every other command,
+    /// whose arguments then cost nothing more.
+    timeout_at: Option<TimeoutArg>,
+    /// The head of the argument being read, while `timeout_at` is set.
+    arg: Word<16>,
+    /// The previous argument was `BLOCK` (XREAD, XREADGROUP).
+    after_block: bool,
+    /// The silence the server is entitled to for this command, as read so far.
+    timeout: Option<Silence>,
 }
 
 impl Command {
     pub(super) const fn new() -> Self {
-        Command { name: Word::new(), arg1: Word::new(), argc: 0 }
+        Command {
+            name: Word::new(),
+            arg1: Word::new(),
+            argc: 0,
+            timeout_at: None,
+            arg: Word::new(),
+            after_block: false,
+            timeout: None,
+        }
+    }
+
+    /// Bytes of the argument at `index` (0: the name).
+    fn argument_bytes(&mut self, index: u64, bytes: &[u8]) {
+        match index {
+            0 => self.name.extend(bytes),
+            1 => self.arg1.extend(bytes),
+            _ => {}
+        }
+        if self.timeout_at.is_some() {
+            self.arg.extend(bytes);
+        }
+    }
+
+    /// The argument at `index` is complete.
+    fn argument_done(&mut self, index: u64) {
+        if index == 0 {
+            self.timeout_at = TimeoutArg::of(&self.name);
+            return;
+        }
+        let Some(at) = self.timeout_at else { return };
+        let text = self.arg.whole().unwrap_or(b"too long to read");
+        match at {
+            TimeoutArg::LastSeconds => self.timeout = Silence::from_seconds(text),
+            TimeoutArg::LastMillis => self.timeout = Silence::from_millis(text),
+            TimeoutArg::FirstSeconds if index == 1 => self.timeout = Silence::from_seconds(text),
+            TimeoutArg::FirstSeconds => {}
+            TimeoutArg::AfterBlock => {
+                if self.after_block {
+                    self.timeout = Silence::from_millis(text);
+                }
+                self.after_block = self.arg.is(b"BLOCK");
+            }
+        }
+        self.arg = Word::new();
+    }
+}
+
+/// Where a blocking command keeps its timeout (Redis 7), and in which unit.
+#[derive(Clone, Copy, Debug)]
+enum TimeoutArg {
+    /// `BLPOP key... timeout`, `BRPOP`, `BRPOPLPUSH`, `BLMOVE`, `BZPOPMIN`, `BZPOPMAX`: seconds, last.
+    LastSeconds,
+    /// `BLMPOP timeout numkeys key...`, `BZMPOP`: seconds, first.
+    FirstSeconds,
+    /// `XREAD [COUNT n] [BLOCK ms] STREAMS...`, `XREADGROUP`: milliseconds, after `BLOCK` (none without it).
+    AfterBlock,
+    /// `WAIT numreplicas timeout`, `WAITAOF numlocal numreplicas timeout`: milliseconds, last.
+    LastMillis,
+}
+
+impl TimeoutArg {
+    fn of(name: &Word<16>) -> Option<TimeoutArg> {
+        const LAST_SECONDS: [&[u8]; 6] = [b"BLPOP", b"BRPOP", b"BRPOPLPUSH", b"BLMOVE", b"BZPOPMIN", b"BZPOPMAX"];
+        if LAST_SECONDS.iter().any(|n| name.is(n)) {
+            Some(TimeoutArg::LastSeconds)
+        } else if name.is(b"BLMPOP") || name.is(b"BZMPOP") {
+            Some(TimeoutArg::FirstSeconds)
+        } else if name.is(b"XREAD") || name.is(b"XREADGROUP") {
+            Some(TimeoutArg::AfterBlock)
+        } else if name.is(b"WAIT") || name.is(b"WAITAOF") {
+            Some(TimeoutArg::LastMillis)
+        } else {
+            None
+        }
     }
 }
 
@@ -62,6 +145,9 @@ impl Redis {
                 for (i, &b) in rest.iter().enumerate() {
                     match b {
                         b'\n' => {
+                            if in_word {
+                                self.command.argument_done(self.command.argc - 1);
+                            }
                             self.client = ClientState::Boundary;
                             // An empty line is no command and gets no reply.
                             if self.command.argc > 0 {
@@ -69,7 +155,12 @@ impl Redis {
                             }
                             return Ok(i + 1);
                         }
-                        b' ' | b'\t' | b'\r' => in_word = false,
+                        b' ' | b'\t' | b'\r' => {
+                            if in_word {
+                                self.command.argument_done(self.command.argc - 1);
+                            }
+                            in_word = false;
+                        }
                         // Redis unquotes (and unescapes) these; a name we cannot read could be MULTI.
                         b'"' | b'\'' => return Err("quoted inline command not supported"),
                         // Redis' splitter stops at NUL and treats these as spaces only between words.
@@ -79,11 +170,7 @@ impl Redis {
                                 in_word = true;
                                 self.command.argc += 1;
                             }
-                            match self.command.argc {
-                                1 => self.command.name.extend(&[b]),
-                                2 => self.command.arg1.extend(&[b]),
-                                _ => {}
-                            }
+                            self.command.argument_bytes(self.command.argc - 1, &[b]);
                         }
                     }
                     len += 1;
@@ -141,11 +228,7 @@ impl Redis {
             ClientState::ArgBody { left } => {
                 let n = usize::try_from(left).map_or(rest.len(), |left| left.min(rest.len()));
                 let body = rest.get(..n).unwrap_or_default();
-                match self.command.argc.saturating_sub(self.args_left) {
-                    0 => self.command.name.extend(body),
-                    1 => self.command.arg1.extend(body),
-                    _ => {}
-                }
+                self.command.argument_bytes(self.command.argc.saturating_sub(self.args_left), body);
                 let left = left.saturating_sub(n as u64);
                 self.client = if left == 0 { ClientState::ArgEnd { lf: false } } else { ClientState::ArgBody { left } };
                 Ok(n)
@@ -157,6 +240,7 @@ impl Redis {
                     Ok(1)
                 }
                 (true, Some(b'\n')) => {
+                    self.command.argument_done(self.command.argc.saturating_sub(self.args_left));
                     self.args_left = self.args_left.saturating_sub(1);
                     if self.args_left == 0 {
                         self.client = ClientState::Boundary;
@@ -173,7 +257,7 @@ impl Redis {
 
     /// A whole command was read: who is owed what for it.
     fn on_command(&mut self) -> Result<(), &'static str> {
-        let Command { name, arg1, argc } = self.command;
+        let Command { name, arg1, argc, timeout, .. } = self.command;
         let args = argc.saturating_sub(1);
         if name.is(b"MONITOR") {
             return Err("MONITOR not supported");
@@ -207,6 +291,11 @@ impl Redis {
                         }
                     }
                     _ => self.owners.push(Owner::Client),
+                }
+                // Inside MULTI a blocking command does not block; outside, its reply may be silent that long.
+                if let (Some(silence), false) = (timeout, self.transaction) {
+                    self.silence_earned = Some(self.silence_earned.map_or(silence, |s| s.then(silence)));
+                    self.silence_through = self.owners.total();
                 }
                 if name.is(b"MULTI") {
                     self.transaction = true;

@@ -1,9 +1,9 @@
 //! Redis, RESP2.
 //!
 //! Client side: multibulk commands (`*N\r\n$len\r\n<bytes>\r\n...`) and inline commands (a line ending in
-//! `\n`), parsed the way Redis' `processMultibulkBuffer` / `processInlineBuffer` do. Only the command name
-//! and its first argument are kept (a few upper-cased bytes each, in fixed arrays); argument bodies are
-//! skipped by counting down, as Envoy's `redis_proxy` codec does, never buffered.
+//! `\n`), parsed the way Redis' `processMultibulkBuffer` / `processInlineBuffer` do. Only the command name,
+//! its first argument and a blocking command's timeout are kept (a few upper-cased bytes each, in fixed
+//! arrays); argument bodies are skipped by counting down, as Envoy's `redis_proxy` codec does, never buffered.
 //!
 //! Server side: every RESP2 reply type, nested arrays tracked with a small stack of element counts still
 //! to come; bulk bodies skipped by counting down.
@@ -24,6 +24,10 @@
 //!
 //! Injection is allowed only at a client frame boundary, outside MULTI, with no reply owed in normal mode,
 //! and in subscribe mode once the server confirmed it, while no UNSUBSCRIBE-family command is on its way.
+//! Blocking commands (BLPOP and kin, XREAD BLOCK, WAIT) are answered only when data arrives or their timeout
+//! runs out: their timeout argument is read (a few bytes) and reported as [`Silence`] the server is entitled
+//! to while their reply is owed.
+//!
 //! Commands whose replies cannot be counted (MONITOR, CLIENT REPLY, HELLO 3 / RESP3, SYNC / PSYNC,
 //! SUBSCRIBE inside MULTI) are a [`ProtocolError`]: the connection is passed through from then on.
 
@@ -34,7 +38,7 @@ mod shape;
 mod subscription;
 mod word;
 
-use super::{Defer, Output, Owner, PongOwners, Protocol, ProtocolError};
+use super::{Defer, Output, Owner, PongOwners, Protocol, ProtocolError, Silence};
 use client::{ClientState, Command};
 use reply::{Held, Reply, ReplyState, Verdict};
 use subscription::{Pending, Pool, SubQueue};
@@ -82,6 +86,10 @@ pub struct Redis {
 
     // Who is owed the replies.
     owners: PongOwners,
+    /// Silence earned by blocking commands since the connection last asked (`take_allowed_silence`).
+    silence_earned: Option<Silence>,
+    /// Replies still to come, counted from the front of `owners`, up to that of the last blocking command.
+    silence_through: u64,
     sub: SubQueue,
     /// Subscriptions as last reported by the server.
     channels: i64,
@@ -116,6 +124,8 @@ impl Redis {
             transaction: false,
             world: World::Normal,
             owners: PongOwners::new(),
+            silence_earned: None,
+            silence_through: 0,
             sub: SubQueue::default(),
             channels: 0,
             patterns: 0,
@@ -215,7 +225,18 @@ impl Protocol for Redis {
             }
         }
     }
+
+    fn take_allowed_silence(&mut self) -> Option<Silence> {
+        self.silence_earned.take()
+    }
+
+    fn silence_owed(&self) -> bool {
+        self.silence_through > 0
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod blocking_tests;

@@ -83,6 +83,7 @@ impl Redis {
         let mut reply =
             Reply { verdict: Verdict::Forward, settled: true, filter: false, unowed: false, shape: Shape::new() };
         if !self.owners.is_empty() {
+            self.silence_through = self.silence_through.saturating_sub(1);
             if self.owners.pop() == Some(Owner::Filter) {
                 reply.verdict = Verdict::Strip;
                 reply.filter = true;

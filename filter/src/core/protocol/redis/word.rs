@@ -23,6 +23,11 @@ impl<const N: usize> Word<N> {
         self.len = self.len.saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
     }
 
+    /// The whole word (upper-cased), if it fit in `N` bytes.
+    pub(super) fn whole(&self) -> Option<&[u8]> {
+        self.head.get(..usize::try_from(self.len).ok()?)
+    }
+
     /// Whether the word is `upper` (given upper-case), ignoring case.
     pub(super) fn is(&self, upper: &[u8]) -> bool {
         usize::try_from(self.len) == Ok(upper.len()) && self.head.get(..upper.len()) == Some(upper)
