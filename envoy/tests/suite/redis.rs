@@ -16,9 +16,15 @@ fn hard_pinging() -> serde_json::Value {
 
 /// Pipelines of mixed commands with idle gaps between them (so PINGs are injected in the gaps and their
 /// PONGs can arrive just as the next pipeline goes out): every reply must be the one for its command.
-async fn checking_client(addr: std::net::SocketAddr, id: usize, rounds: usize) -> anyhow::Result<usize> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
+/// `resp3`: the client speaks RESP3 (redis-rs sends `HELLO 3` first), else RESP2.
+async fn checking_client(addr: std::net::SocketAddr, id: usize, rounds: usize, resp3: bool) -> anyhow::Result<usize> {
+    let url = if resp3 { format!("redis://{addr}/?protocol=resp3") } else { format!("redis://{addr}/") };
+    let client = redis::Client::open(url)?;
     let mut con = client.get_multiplexed_async_connection().await?;
+    if resp3 {
+        let info: String = redis::cmd("CLIENT").arg("INFO").query_async(&mut con).await?;
+        anyhow::ensure!(info.contains(" resp=3"), "the server does not see a RESP3 client: {info}");
+    }
     let mut checked = 0usize;
     for round in 0..rounds {
         let mut pipe = redis::pipe();
@@ -63,7 +69,7 @@ async fn pipelined_replies_match_their_requests_while_pings_are_injected_case() 
     let redis = Upstream::redis(mode, &[]).await?;
     let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
     let addr = envoy.listener(Setup::Filter.listener());
-    let results = futures::future::join_all((0..4).map(|id| checking_client(addr, id, 40))).await;
+    let results = futures::future::join_all((0..4).map(|id| checking_client(addr, id, 40, false))).await;
     let mut checked = 0;
     for r in results {
         checked += r.map_err(|e| envoy.explain(e))?;
@@ -73,6 +79,32 @@ async fn pipelined_replies_match_their_requests_while_pings_are_injected_case() 
     eprintln!("redis-rs: {checked} replies checked; filter stats {stats:?}");
     assert_eq!(checked, 4 * 40 * 80);
     assert!(injected >= 20, "PINGs should land in the idle gaps between pipelines; stats {stats:?}");
+    Ok(())
+}
+
+/// The same with RESP3 clients (`HELLO 3`, as go-redis v9 and Lettuce send by default): the filter follows
+/// RESP3 replies, injects PINGs in the gaps, strips their PONGs, and never gives up on the connection.
+#[test]
+fn resp3_clients_get_every_reply_while_pings_are_injected() -> anyhow::Result<()> {
+    common::run(resp3_clients_get_every_reply_while_pings_are_injected_case())
+}
+
+async fn resp3_clients_get_every_reply_while_pings_are_injected_case() -> anyhow::Result<()> {
+    let mode = common::mode().await;
+    let redis = Upstream::redis(mode, &[]).await?;
+    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
+    let addr = envoy.listener(Setup::Filter.listener());
+    let results = futures::future::join_all((0..2).map(|id| checking_client(addr, id, 40, true))).await;
+    let mut checked = 0;
+    for r in results {
+        checked += r.map_err(|e| envoy.explain(e))?;
+    }
+    let stats = envoy.filter_stats().await?;
+    eprintln!("redis-rs RESP3: {checked} replies checked; filter stats {stats:?}");
+    assert_eq!(checked, 2 * 40 * 80);
+    assert_eq!(metrics::get(&stats, metrics::PROTOCOL_ERRORS)?, 0, "RESP3 passed through: {stats:?}");
+    assert!(metrics::get(&stats, metrics::PINGS_INJECTED)? >= 10, "too few PINGs injected: {stats:?}");
+    assert!(metrics::get(&stats, metrics::PONGS_STRIPPED)? >= 10, "too few PONGs stripped: {stats:?}");
     Ok(())
 }
 
@@ -107,7 +139,7 @@ async fn redis_benchmark_through_the_filter_has_zero_errors_and_counters_add_up_
             "--csv",
         ])
         .output();
-    let (bench, checked) = tokio::join!(bench, checking_client(addr, 99, 60));
+    let (bench, checked) = tokio::join!(bench, checking_client(addr, 99, 60, false));
     let bench =
         bench.map_err(|e| anyhow::anyhow!("cannot run redis-benchmark (envoy/bootstrap.sh installs it): {e}"))?;
     let out = format!("{}{}", String::from_utf8_lossy(&bench.stdout), String::from_utf8_lossy(&bench.stderr));

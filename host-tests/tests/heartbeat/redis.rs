@@ -204,3 +204,25 @@ fn a_blocking_command_without_timeout_is_never_probed_while_it_waits() {
     assert_eq!(h.client_received(c), b"*2\r\n$4\r\njobs\r\n$3\r\njob\r\n");
     h.assert_no_faults();
 }
+
+/// A RESP3 client (`HELLO 3`): the map reply, a push and the replies reach it; the filter's PING after
+/// read-idle is answered `+PONG` and stripped, even with a client-side-caching push in between.
+#[test]
+fn resp3_connections_are_watched_and_pushes_pass() {
+    let (mut h, c) = connected();
+    let hello = "%1\r\n$5\r\nproto\r\n:3\r\n";
+    let push = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n";
+    h.client_send(c, "HELLO 3\r\n");
+    h.upstream_send(c, hello);
+    h.advance(READ_IDLE);
+    assert_eq!(arrivals(&h, c, PING), [READ_IDLE]);
+    h.upstream_send(c, push);
+    h.upstream_send(c, "+PONG\r\n");
+    h.client_send(c, cmd(&["GET", "k"]));
+    h.upstream_send(c, "_\r\n");
+    assert_eq!(h.client_received(c), [hello, push, "_\r\n"].concat().as_bytes());
+    h.advance(TICK);
+    assert_eq!(h.metric_value(PONGS_STRIPPED), 1);
+    assert!(h.closed(c).is_none());
+    h.assert_no_faults();
+}

@@ -5,7 +5,7 @@
 //! its first argument and a blocking command's timeout are kept (a few upper-cased bytes each, in fixed
 //! arrays); argument bodies are skipped by counting down, as Envoy's `redis_proxy` codec does, never buffered.
 //!
-//! Server side: every RESP2 reply type, nested arrays tracked with a small stack of element counts still
+//! Server side: every RESP2 and RESP3 reply type, nested arrays tracked with a small stack of element counts still
 //! to come; bulk bodies skipped by counting down.
 //!
 //! Pairing replies with requests. Redis answers in order, one reply per command, so in normal mode each
@@ -28,8 +28,14 @@
 //! runs out: their timeout argument is read (a few bytes) and reported as [`Silence`] the server is entitled
 //! to while their reply is owed.
 //!
-//! Commands whose replies cannot be counted (MONITOR, CLIENT REPLY, HELLO 3 / RESP3, SYNC / PSYNC,
-//! SUBSCRIBE inside MULTI) are a [`ProtocolError`]: the connection is passed through from then on.
+//! RESP3 (after `HELLO 3`): the server-side decoder reads every RESP3 type (null, double, boolean, big number,
+//! blob error, verbatim string, map, set, push). A push frame (`>`: pub/sub messages, client-side caching
+//! invalidations) is out of band: it takes no place among the replies and is forwarded. Attributes (`|`, which
+//! Redis does not send) are an error. A RESP3 (un)subscription is confirmed by pushes only when it succeeds, so
+//! from the first one on the filter stops injecting on that connection.
+//!
+//! Commands whose replies cannot be counted (MONITOR, CLIENT REPLY, SYNC / PSYNC, SUBSCRIBE inside MULTI)
+//! are a [`ProtocolError`]: the connection is passed through from then on.
 
 mod client;
 mod number_line;
@@ -83,6 +89,8 @@ pub struct Redis {
     args_left: u64,
     transaction: bool,
     world: World,
+    /// The client switched to RESP3 (`HELLO 3`): (un)subscriptions are confirmed by pushes.
+    resp3: bool,
 
     // Who is owed the replies.
     owners: PongOwners,
@@ -123,6 +131,7 @@ impl Redis {
             args_left: 0,
             transaction: false,
             world: World::Normal,
+            resp3: false,
             owners: PongOwners::new(),
             silence_earned: None,
             silence_through: 0,
@@ -240,3 +249,6 @@ mod tests;
 
 #[cfg(test)]
 mod blocking_tests;
+
+#[cfg(test)]
+mod resp3_tests;

@@ -1,4 +1,4 @@
-//! The server-side reply decoder: every RESP2 reply type, nested arrays, and what the client gets of
+//! The server-side reply decoder: every RESP2 and RESP3 reply type, nested aggregates, and what the client gets of
 //! each reply (forwarded, stripped, or held back until its owner is known).
 
 use super::number_line::NumberLine;
@@ -12,9 +12,10 @@ use super::{Output, Owner, Redis, World, MAX_ARRAY, MAX_BULK, MAX_HELD, MAX_LINE
 pub(super) enum ReplyState {
     /// The next byte is a type byte.
     Type,
-    /// Inside a `+` or `-` line.
+    /// Inside a line of text: `+`, `-`; RESP3 `_` (null), `,` (double), `#` (boolean), `(` (big number).
     Text { len: u32, cr: bool },
-    /// Inside a `:`, `$` or `*` line.
+    /// Inside a number line: `:`; a length: `$`, RESP3 `!` (blob error), `=` (verbatim string); an element
+    /// count: `*`, RESP3 `~` (set), `%` (map: twice as many elements), `>` (push).
     Number { kind: u8, line: NumberLine },
     /// Inside a bulk string's bytes.
     Body { left: u64 },
@@ -82,7 +83,9 @@ impl Redis {
     fn begin_reply(&mut self, t: u8) -> Result<(), &'static str> {
         let mut reply =
             Reply { verdict: Verdict::Forward, settled: true, filter: false, unowed: false, shape: Shape::new() };
-        if !self.owners.is_empty() {
+        if t == b'>' {
+            // A RESP3 push: out of band, nobody's reply.
+        } else if !self.owners.is_empty() {
             self.silence_through = self.silence_through.saturating_sub(1);
             if self.owners.pop() == Some(Owner::Filter) {
                 reply.verdict = Verdict::Strip;
@@ -113,8 +116,14 @@ impl Redis {
             ReplyState::Type => {
                 let Some(&t) = rest.first() else { return Ok((0, false)) };
                 self.state = match t {
-                    b'+' | b'-' => ReplyState::Text { len: 0, cr: false },
-                    b':' | b'$' | b'*' => ReplyState::Number { kind: t, line: NumberLine::default() },
+                    b'+' | b'-' | b'_' | b',' | b'#' | b'(' => ReplyState::Text { len: 0, cr: false },
+                    b':' | b'$' | b'!' | b'=' | b'*' | b'~' | b'%' => {
+                        ReplyState::Number { kind: t, line: NumberLine::default() }
+                    }
+                    b'>' if level == 0 => ReplyState::Number { kind: t, line: NumberLine::default() },
+                    b'>' => return Err("push frame inside an aggregate"),
+                    // An attribute annotates the reply after it; Redis sends none, and it cannot be stripped apart.
+                    b'|' => return Err("RESP3 attributes not supported"),
                     _ => return Err("invalid reply type byte"),
                 };
                 self.with_shape(|shape| shape.on_type(level, t));
@@ -176,11 +185,11 @@ impl Redis {
         }
     }
 
-    /// A `:`, `$` or `*` line was read; returns whether the top-level reply ended.
+    /// A number line was read; returns whether the top-level reply ended.
     fn number_done(&mut self, kind: u8, n: i64) -> Result<bool, &'static str> {
         match kind {
             b':' => Ok(self.value_end()),
-            b'$' => match n {
+            b'$' | b'!' | b'=' => match n {
                 -1 => Ok(self.value_end()),
                 0 => {
                     self.state = ReplyState::BodyEnd { lf: false };
@@ -195,8 +204,9 @@ impl Redis {
             _ => match n {
                 -1 | 0 => Ok(self.value_end()),
                 1..=MAX_ARRAY => {
+                    let elements = if kind == b'%' { n * 2 } else { n };
                     let slot = self.open.get_mut(self.depth).ok_or("arrays nested too deep")?;
-                    *slot = u32::try_from(n).map_err(|_| "invalid array length")?;
+                    *slot = u32::try_from(elements).map_err(|_| "invalid array length")?;
                     self.depth += 1;
                     self.state = ReplyState::Type;
                     Ok(false)
