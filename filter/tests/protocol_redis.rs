@@ -115,7 +115,13 @@ fn multibulk(args: &[Vec<u8>]) -> Vec<u8> {
     array(&args.iter().map(|a| bulk(a)).collect::<Vec<_>>())
 }
 
-/// Any RESP2 reply, nested arrays included; PONG-looking ones on purpose.
+/// A RESP3 aggregate whose header is `kind` and `len`.
+fn aggregate(kind: char, len: usize, items: &[Vec<u8>]) -> Vec<u8> {
+    [format!("{kind}{len}\r\n").into_bytes(), items.concat()].concat()
+}
+
+/// Any RESP2 or RESP3 reply, nested aggregates included; PONG-looking ones on purpose. (The decoder reads
+/// RESP3 types whatever the client sent: a RESP2 server never sends them.)
 fn reply_value() -> impl Strategy<Value = Vec<u8>> {
     let leaf = prop_oneof![
         Just(b"+PONG\r\n".to_vec()),
@@ -129,8 +135,32 @@ fn reply_value() -> impl Strategy<Value = Vec<u8>> {
         Just(b"*-1\r\n".to_vec()),
         Just(b"*0\r\n".to_vec()),
         (1usize..200_000).prop_map(|n| bulk(&vec![b'\r'; n])),
+        Just(b"_\r\n".to_vec()),
+        any::<f64>().prop_map(|d| format!(",{d}\r\n").into_bytes()),
+        prop::bool::ANY.prop_map(|b| if b { b"#t\r\n".to_vec() } else { b"#f\r\n".to_vec() }),
+        "-?[0-9]{1,40}".prop_map(|n| format!("({n}\r\n").into_bytes()),
+        prop::collection::vec(any::<u8>(), 0..30).prop_map(|b| [&b"!"[..], &bulk(&b)[1..]].concat()),
+        "[ -~]{0,20}".prop_map(|t| [&b"="[..], &bulk(format!("txt:{t}").as_bytes())[1..]].concat()),
     ];
-    leaf.prop_recursive(3, 24, 4, |inner| prop::collection::vec(inner, 1..4).prop_map(|items| array(&items)))
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..4).prop_map(|items| array(&items)),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|items| aggregate('~', items.len(), &items)),
+            prop::collection::vec((inner.clone(), inner), 0..3).prop_map(|pairs| {
+                let items: Vec<Vec<u8>> = pairs.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect();
+                aggregate('%', pairs.len(), &items)
+            }),
+        ]
+    })
+}
+
+/// A RESP3 push frame: a pub/sub message or a client-side caching invalidation, sent at any time.
+fn push_frame() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..20)
+            .prop_map(|m| aggregate('>', 3, &[bulk(b"message"), bulk(b"ch"), bulk(&m)])),
+        "[a-z]{1,8}".prop_map(|k| aggregate('>', 2, &[bulk(b"invalidate"), array(&[bulk(k.as_bytes())])])),
+    ]
 }
 
 /// A command name that is none of the ones the decoder treats specially.
@@ -182,11 +212,14 @@ enum Step {
     Inject(Vec<u8>),
     /// Deliver a share of the server's output.
     Deliver(usize),
+    /// The server sends a RESP3 push between replies: out of band, the client gets it.
+    Push(Vec<u8>),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (command(), reply_value()).prop_map(|(c, r)| Step::Command(c, r)),
+        1 => push_frame().prop_map(Step::Push),
         1 => (prop::collection::vec(command(), 0..3), prop::bool::ANY)
             .prop_map(|(queued, exec)| Step::Transaction(queued, exec)),
         3 => filter_reply().prop_map(Step::Inject),
@@ -233,6 +266,7 @@ proptest! {
                     }
                 }
                 Step::Deliver(quarters) => h.deliver(quarters),
+                Step::Push(frame) => h.reply(&frame, true),
             }
         }
         h.finish();
