@@ -59,25 +59,34 @@ async fn checking_client(addr: std::net::SocketAddr, id: usize, rounds: usize, r
     Ok(checked)
 }
 
+/// `clients` checking clients, 40 rounds each, through Envoy with the filter pinging hard in front of a real
+/// redis-server; returns the replies checked and the filter's stats afterwards.
+async fn checked_through_the_filter(
+    clients: usize,
+    resp3: bool,
+) -> anyhow::Result<(usize, std::collections::BTreeMap<String, i64>)> {
+    let mode = common::mode().await;
+    let redis = Upstream::redis(mode, &[]).await?;
+    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
+    let addr = envoy.listener(Setup::Filter.listener());
+    let results = futures::future::join_all((0..clients).map(|id| checking_client(addr, id, 40, resp3))).await;
+    let mut checked = 0;
+    for r in results {
+        checked += r.map_err(|e| envoy.explain(e))?;
+    }
+    Ok((checked, envoy.filter_stats().await?))
+}
+
 #[test]
 fn pipelined_replies_match_their_requests_while_pings_are_injected() -> anyhow::Result<()> {
     common::run(pipelined_replies_match_their_requests_while_pings_are_injected_case())
 }
 
 async fn pipelined_replies_match_their_requests_while_pings_are_injected_case() -> anyhow::Result<()> {
-    let mode = common::mode().await;
-    let redis = Upstream::redis(mode, &[]).await?;
-    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
-    let addr = envoy.listener(Setup::Filter.listener());
-    let results = futures::future::join_all((0..4).map(|id| checking_client(addr, id, 40, false))).await;
-    let mut checked = 0;
-    for r in results {
-        checked += r.map_err(|e| envoy.explain(e))?;
-    }
-    let stats = envoy.filter_stats().await?;
-    let injected = metrics::get(&stats, metrics::PINGS_INJECTED)?;
+    let (checked, stats) = checked_through_the_filter(4, false).await?;
     eprintln!("redis-rs: {checked} replies checked; filter stats {stats:?}");
     assert_eq!(checked, 4 * 40 * 80);
+    let injected = metrics::get(&stats, metrics::PINGS_INJECTED)?;
     assert!(injected >= 20, "PINGs should land in the idle gaps between pipelines; stats {stats:?}");
     Ok(())
 }
@@ -90,16 +99,7 @@ fn resp3_clients_get_every_reply_while_pings_are_injected() -> anyhow::Result<()
 }
 
 async fn resp3_clients_get_every_reply_while_pings_are_injected_case() -> anyhow::Result<()> {
-    let mode = common::mode().await;
-    let redis = Upstream::redis(mode, &[]).await?;
-    let envoy = envoy_for(mode, redis.port, &[Setup::Filter], &hard_pinging()).await?;
-    let addr = envoy.listener(Setup::Filter.listener());
-    let results = futures::future::join_all((0..2).map(|id| checking_client(addr, id, 40, true))).await;
-    let mut checked = 0;
-    for r in results {
-        checked += r.map_err(|e| envoy.explain(e))?;
-    }
-    let stats = envoy.filter_stats().await?;
+    let (checked, stats) = checked_through_the_filter(2, true).await?;
     eprintln!("redis-rs RESP3: {checked} replies checked; filter stats {stats:?}");
     assert_eq!(checked, 2 * 40 * 80);
     assert_eq!(metrics::get(&stats, metrics::PROTOCOL_ERRORS)?, 0, "RESP3 passed through: {stats:?}");
