@@ -157,8 +157,11 @@ fn reply_value() -> impl Strategy<Value = Vec<u8>> {
 /// A RESP3 push frame: a pub/sub message or a client-side caching invalidation, sent at any time.
 fn push_frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..20)
-            .prop_map(|m| aggregate('>', 3, &[bulk(b"message"), bulk(b"ch"), bulk(&m)])),
+        prop::collection::vec(any::<u8>(), 0..20).prop_map(|m| aggregate(
+            '>',
+            3,
+            &[bulk(b"message"), bulk(b"ch"), bulk(&m)]
+        )),
         "[a-z]{1,8}".prop_map(|k| aggregate('>', 2, &[bulk(b"invalidate"), array(&[bulk(k.as_bytes())])])),
     ]
 }

@@ -146,7 +146,7 @@ impl Redis {
                     match b {
                         b'\n' => {
                             if in_word {
-                                self.command.argument_done(self.command.argc - 1);
+                                self.command.argument_done(self.command.argc.saturating_sub(1));
                             }
                             self.client = ClientState::Boundary;
                             // An empty line is no command and gets no reply.
@@ -157,7 +157,7 @@ impl Redis {
                         }
                         b' ' | b'\t' | b'\r' => {
                             if in_word {
-                                self.command.argument_done(self.command.argc - 1);
+                                self.command.argument_done(self.command.argc.saturating_sub(1));
                             }
                             in_word = false;
                         }
@@ -170,7 +170,7 @@ impl Redis {
                                 in_word = true;
                                 self.command.argc += 1;
                             }
-                            self.command.argument_bytes(self.command.argc - 1, &[b]);
+                            self.command.argument_bytes(self.command.argc.saturating_sub(1), &[b]);
                         }
                     }
                     len += 1;
