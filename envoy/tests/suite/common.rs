@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::{mpsc, LazyLock};
 use std::time::{Duration, Instant};
 
-/// The longest a case may run. The slowest, the fault matrix, takes about two minutes.
+/// The longest a case may run: ten times the slowest case here (the fault matrix, under a minute).
 const CASE_LIMIT: Duration = Duration::from_secs(600);
 /// After `CASE_LIMIT` the case's future is dropped; if even that does not return (a blocked Docker call in a
 /// container's `Drop`), the watchdog ends the whole test process this much later, loudly.
