@@ -5,11 +5,11 @@
 use std::collections::VecDeque;
 
 use heartbeat::core::protocol::framed::{Endian, Framed, FramedConfig, FramedSpec};
-use heartbeat::core::protocol::{Defer, Output, Owner, Protocol};
+use heartbeat::core::protocol::{Output, Owner, Protocol};
 use proptest::prelude::*;
 
 mod common;
-use common::{bench_ratio, chunks, feed_any_bytes};
+use common::{bench_ratio, feed_any_bytes, feed_client_checking_boundaries, feed_upstream};
 
 #[derive(Clone, Copy, Debug)]
 enum Proto {
@@ -132,13 +132,7 @@ fn play(spec: FramedSpec, steps: &[Step], sizes: &[usize]) -> Result<(), TestCas
                     }
                     run += 1;
                 }
-                let mut fed = 0;
-                for chunk in chunks(&stream, sizes) {
-                    framed.on_client_bytes(chunk).unwrap();
-                    fed += chunk.len();
-                    let expected = if ends.contains(&fed) { Ok(()) } else { Err(Defer::MidFrame) };
-                    prop_assert_eq!(framed.can_inject(), expected, "{:?}: after {} of {:?}", spec, fed, stream);
-                }
+                feed_client_checking_boundaries(&mut framed, &stream, &ends, sizes)?;
             }
             Step::Server(..) => {
                 let mut stream = Vec::new();
@@ -155,14 +149,7 @@ fn play(spec: FramedSpec, steps: &[Step], sizes: &[usize]) -> Result<(), TestCas
                     }
                     run += 1;
                 }
-                let mut seen = Vec::new();
-                let mut answered = 0;
-                for chunk in chunks(&stream, sizes) {
-                    out.clear();
-                    answered += framed.on_upstream_bytes(chunk, &mut out).unwrap();
-                    prop_assert_eq!(out.accounted(), chunk.len());
-                    seen.extend(out.apply(chunk).unwrap_or_else(|| chunk.to_vec()));
-                }
+                let (seen, answered) = feed_upstream(&mut framed, &stream, sizes)?;
                 prop_assert_eq!(seen, expected, "{:?}", spec);
                 prop_assert_eq!(answered, filter_pongs);
             }

@@ -7,11 +7,11 @@
 use std::collections::VecDeque;
 
 use heartbeat::core::protocol::nats::Nats;
-use heartbeat::core::protocol::{Defer, Output, Owner, Protocol};
+use heartbeat::core::protocol::{Output, Owner, Protocol};
 use proptest::prelude::*;
 
 mod common;
-use common::{bench_ratio, chunks, feed_any_bytes};
+use common::{bench_ratio, feed_any_bytes, feed_client_checking_boundaries, feed_upstream};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -134,19 +134,7 @@ fn play(steps: &[Step], sizes: &[usize]) -> Result<(), TestCaseError> {
                     }
                     run += 1;
                 }
-                let mut fed = 0;
-                for chunk in chunks(&stream, sizes) {
-                    nats.on_client_bytes(chunk).unwrap();
-                    fed += chunk.len();
-                    let expected = if ends.contains(&fed) { Ok(()) } else { Err(Defer::MidFrame) };
-                    prop_assert_eq!(
-                        nats.can_inject(),
-                        expected,
-                        "after {} of {:?}",
-                        fed,
-                        String::from_utf8_lossy(&stream)
-                    );
-                }
+                feed_client_checking_boundaries(&mut nats, &stream, &ends, sizes)?;
             }
             Step::Server(..) => {
                 let mut stream = Vec::new();
@@ -161,14 +149,7 @@ fn play(steps: &[Step], sizes: &[usize]) -> Result<(), TestCaseError> {
                     }
                     run += 1;
                 }
-                let mut seen = Vec::new();
-                let mut answered = 0;
-                for chunk in chunks(&stream, sizes) {
-                    out.clear();
-                    answered += nats.on_upstream_bytes(chunk, &mut out).unwrap();
-                    prop_assert_eq!(out.accounted(), chunk.len());
-                    seen.extend(out.apply(chunk).unwrap_or_else(|| chunk.to_vec()));
-                }
+                let (seen, answered) = feed_upstream(&mut nats, &stream, sizes)?;
                 prop_assert_eq!(String::from_utf8_lossy(&seen), String::from_utf8_lossy(&expected));
                 prop_assert_eq!(answered, filter_pongs);
             }

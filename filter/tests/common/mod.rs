@@ -1,7 +1,7 @@
 //! Helpers shared by the protocol property tests and decoder benchmarks (each test binary uses some of them).
 #![allow(dead_code)]
 
-use heartbeat::core::protocol::{Output, Protocol};
+use heartbeat::core::protocol::{Defer, Output, Protocol};
 
 /// Cuts `bytes` into chunks of the given sizes, used in turn (and cycled): how the network splits a stream.
 pub fn chunks<'a>(bytes: &'a [u8], sizes: &'a [usize]) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -69,4 +69,47 @@ pub fn bench_ratio(
         mb / base,
         decoder / base
     );
+}
+
+/// Feeds the client's valid `stream`, cut by `sizes`: after every chunk a PING may go in exactly where one of
+/// the frames ends (`ends`, offsets in `stream`), and nowhere else.
+pub fn feed_client_checking_boundaries(
+    protocol: &mut dyn Protocol,
+    stream: &[u8],
+    ends: &[usize],
+    sizes: &[usize],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let mut fed = 0;
+    for chunk in chunks(stream, sizes) {
+        protocol.on_client_bytes(chunk).expect("valid client bytes parse");
+        fed += chunk.len();
+        let expected = if ends.contains(&fed) { Ok(()) } else { Err(Defer::MidFrame) };
+        proptest::prop_assert_eq!(
+            protocol.can_inject(),
+            expected,
+            "after {} of {:?}",
+            fed,
+            String::from_utf8_lossy(stream)
+        );
+    }
+    Ok(())
+}
+
+/// Feeds the upstream's valid `stream`, cut by `sizes`, with every byte of every chunk accounted for; returns
+/// what the client receives and how many replies to the filter's PINGs were stripped.
+pub fn feed_upstream(
+    protocol: &mut dyn Protocol,
+    stream: &[u8],
+    sizes: &[usize],
+) -> Result<(Vec<u8>, u32), proptest::test_runner::TestCaseError> {
+    let mut out = Output::new();
+    let mut seen = Vec::new();
+    let mut answered = 0;
+    for chunk in chunks(stream, sizes) {
+        out.clear();
+        answered += protocol.on_upstream_bytes(chunk, &mut out).expect("valid upstream bytes parse");
+        proptest::prop_assert_eq!(out.accounted(), chunk.len());
+        seen.extend(out.apply(chunk).unwrap_or_else(|| chunk.to_vec()));
+    }
+    Ok((seen, answered))
 }
