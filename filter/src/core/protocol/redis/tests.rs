@@ -20,18 +20,31 @@ fn upstream(redis: &mut Redis, chunks: &[&[u8]]) -> (Vec<u8>, u32) {
 
 /// The same stream cut in two at every position, and fed byte by byte: always the same result.
 fn at_every_split(make: impl Fn() -> Redis, stream: &[u8], expect: &[u8], expect_answered: u32) {
+    at_every_split_then(make, stream, expect, expect_answered, |_| {});
+}
+
+/// `at_every_split`, then `after` checks the decoder's state at the end of every feeding.
+pub(super) fn at_every_split_then(
+    make: impl Fn() -> Redis,
+    stream: &[u8],
+    expect: &[u8],
+    expect_answered: u32,
+    after: impl Fn(&Redis),
+) {
     for cut in 0..=stream.len() {
         let mut redis = make();
         let (head, tail) = stream.split_at(cut);
         let (seen, answered) = upstream(&mut redis, &[head, tail]);
         assert_eq!(seen, expect, "cut at {cut}");
         assert_eq!(answered, expect_answered, "cut at {cut}");
+        after(&redis);
     }
     let mut redis = make();
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
     let (seen, answered) = upstream(&mut redis, &bytes);
     assert_eq!(seen, expect, "byte by byte");
     assert_eq!(answered, expect_answered, "byte by byte");
+    after(&redis);
 }
 
 fn concat(parts: &[&[u8]]) -> Vec<u8> {
