@@ -358,8 +358,9 @@ impl Framed {
         self.held = 0;
     }
 
-    /// A server frame ended: if it was the PONG, it answers whoever is owed the next one.
-    fn end_upstream_frame(&mut self, out: &mut Output) -> u32 {
+    /// A server frame ended: if it was the PONG, it answers whoever is owed the next one (counted in `out`
+    /// when that is the filter).
+    fn end_upstream_frame(&mut self, out: &mut Output) {
         let is_pong = self.pong_match == Some(self.spec.0.pong.len());
         self.frame_open = false;
         self.pong_match = Some(0);
@@ -371,7 +372,9 @@ impl Framed {
                 self.release(out);
             }
         }
-        u32::from(owner == Some(Owner::Filter))
+        if owner == Some(Owner::Filter) {
+            out.pong_answered();
+        }
     }
 
     fn upstream_error(&mut self, reason: &'static str, out: &mut Output) -> ProtocolError {
@@ -434,7 +437,7 @@ impl Protocol for Framed {
             return Err(error.clone());
         }
         let spec = Arc::clone(&self.spec.0);
-        let mut answered = 0u32;
+        let before = out.pongs();
         let mut rest = data;
         while !rest.is_empty() {
             let holding = if self.frame_open {
@@ -471,14 +474,14 @@ impl Protocol for Framed {
                 out.forward(used);
             }
             if ended {
-                answered += self.end_upstream_frame(out);
+                self.end_upstream_frame(out);
             }
             if used == 0 {
                 break;
             }
             rest = after;
         }
-        Ok(answered)
+        Ok(out.pongs() - before)
     }
 
     fn release_held(&mut self, out: &mut Output) {

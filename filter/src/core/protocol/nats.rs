@@ -439,10 +439,10 @@ impl Nats {
         }
     }
 
-    /// A server PONG completed; `stripped` says whether its bytes were withheld. Returns 1 when it answered
-    /// the filter. A filter-owned PONG that was not withheld is forwarded: that needs a PONG line that began
+    /// A server PONG completed; `stripped` says whether its bytes were withheld. Counts it in `out` when it
+    /// answered the filter. A filter-owned PONG that was not withheld is forwarded: that needs a PONG line that began
     /// while nobody was owed one (servers do not send those) or that had blanks before its `\r\n`.
-    fn on_pong(&mut self, stripped: bool, out: &mut Output) -> u32 {
+    fn on_pong(&mut self, stripped: bool, out: &mut Output) {
         let owner = self.owners.pop();
         if stripped {
             if owner == Some(Owner::Filter) {
@@ -451,7 +451,9 @@ impl Nats {
                 self.held.release(out);
             }
         }
-        u32::from(owner == Some(Owner::Filter))
+        if owner == Some(Owner::Filter) {
+            out.pong_answered();
+        }
     }
 
     fn upstream_error(&mut self, reason: &'static str, out: &mut Output) -> ProtocolError {
@@ -516,7 +518,7 @@ impl Protocol for Nats {
         if let Some(error) = &self.upstream_error {
             return Err(error.clone());
         }
-        let mut answered = 0u32;
+        let before = out.pongs();
         let mut rest = data;
         while let Some(&b) = rest.first() {
             if !self.line_open {
@@ -542,7 +544,7 @@ impl Protocol for Nats {
                     self.line_open = false;
                     self.holding = false;
                     if op == Op::Pong {
-                        answered += self.on_pong(true, out);
+                        self.on_pong(true, out);
                     } else {
                         self.held.release(out);
                     }
@@ -560,12 +562,12 @@ impl Protocol for Nats {
                 if let Some(op) = ended {
                     self.line_open = false;
                     if op == Op::Pong {
-                        answered += self.on_pong(false, out);
+                        self.on_pong(false, out);
                     }
                 }
             }
         }
-        Ok(answered)
+        Ok(out.pongs() - before)
     }
 
     fn release_held(&mut self, out: &mut Output) {

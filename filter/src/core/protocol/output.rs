@@ -21,6 +21,9 @@ pub struct Output {
     edits: Vec<Edit>,
     accounted: usize,
     changed: bool,
+    /// Replies to the filter's PINGs completed (and withheld) in this chunk. Kept here, not in a return
+    /// value, so that a protocol error later in the same chunk cannot lose them.
+    pongs: u32,
 }
 
 impl Output {
@@ -33,6 +36,17 @@ impl Output {
         self.edits.clear();
         self.accounted = 0;
         self.changed = false;
+        self.pongs = 0;
+    }
+
+    /// A reply to one of the filter's PINGs was completed (its bytes were withheld).
+    pub fn pong_answered(&mut self) {
+        self.pongs = self.pongs.saturating_add(1);
+    }
+
+    /// Replies to the filter's PINGs completed since the last `clear`.
+    pub fn pongs(&self) -> u32 {
+        self.pongs
     }
 
     /// The next `n` input bytes reach the client unchanged.
