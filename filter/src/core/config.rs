@@ -13,6 +13,10 @@ use super::protocol::framed::{FramedConfig, FramedSpec};
 pub const DEFAULT_READ_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
 pub const DEFAULT_MAX_MISSED_PONGS: u32 = 3;
+/// How long a server that owes the client a reply may stay silent. Long enough for slow commands (most
+/// client libraries give up on a command sooner: 2 to 60 s), short enough that a server hung under a request
+/// is not left for the kernel's 15 minutes.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Timers finer than this cost ticks for no benefit; coarser than a day are a typo.
 const MIN_TIMER: Duration = Duration::from_millis(10);
@@ -48,6 +52,9 @@ pub struct Config {
     pub max_missed_pongs: u32,
     /// Quiet towards the upstream after which a keepalive PING is sent (off when `None`).
     pub write_idle_keepalive: Option<Duration>,
+    /// Silence allowed to an upstream that is entitled to take its time: it owes the client a reply (a slow
+    /// query), or its client may be holding it back by not reading. At least `read_idle_timeout`.
+    pub reply_timeout: Duration,
 }
 
 /// A configuration that was refused: which field, and why.
@@ -81,6 +88,8 @@ struct Raw {
     max_missed_pongs: Option<u32>,
     #[serde(default, deserialize_with = "some_duration")]
     write_idle_keepalive: Option<Duration>,
+    #[serde(default, deserialize_with = "some_duration")]
+    reply_timeout: Option<Duration>,
     #[serde(default)]
     framed: Option<FramedConfig>,
 }
@@ -129,6 +138,15 @@ impl Config {
         let ping_interval = check_timer("ping_interval", raw.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL))?;
         let write_idle_keepalive =
             raw.write_idle_keepalive.map(|d| check_timer("write_idle_keepalive", d)).transpose()?;
+        let reply_timeout = check_timer("reply_timeout", raw.reply_timeout.unwrap_or(DEFAULT_REPLY_TIMEOUT))?;
+        if reply_timeout < read_idle_timeout {
+            // The timer heap is re-armed lazily, only ever later: a reply deadline before the read-idle one
+            // could be missed. And a reply the server may take less time for than an idle gap makes no sense.
+            return Err(field_error(
+                "reply_timeout",
+                format!("{reply_timeout:?} is shorter than read_idle_timeout ({read_idle_timeout:?})"),
+            ));
+        }
         let max_missed_pongs = raw.max_missed_pongs.unwrap_or(DEFAULT_MAX_MISSED_PONGS);
         if !(1..=MAX_MISSED_PONGS).contains(&max_missed_pongs) {
             return Err(field_error(
@@ -154,11 +172,12 @@ impl Config {
             (_, Some(_)) => return Err(field_error("framed", "only allowed with protocol \"framed\"")),
         };
 
-        Ok(Config { protocol, read_idle_timeout, ping_interval, max_missed_pongs, write_idle_keepalive })
+        Ok(Config { protocol, read_idle_timeout, ping_interval, max_missed_pongs, write_idle_keepalive, reply_timeout })
     }
 
-    /// The longest a silently dead upstream stays open: read idle, then every PING unanswered.
-    /// The filter adds at most one tick to it.
+    /// The longest a silently dead upstream stays open while it owes nothing to the client: read idle, then
+    /// every PING unanswered. The filter adds at most one tick to it. While a reply is owed (or the client
+    /// may be holding the upstream back), the bound is `reply_timeout` after the upstream's last byte.
     pub fn detection_bound(&self) -> Duration {
         self.read_idle_timeout + self.ping_interval * self.max_missed_pongs
     }
@@ -194,6 +213,7 @@ mod tests {
         assert_eq!(c.ping_interval, DEFAULT_PING_INTERVAL);
         assert_eq!(c.max_missed_pongs, DEFAULT_MAX_MISSED_PONGS);
         assert_eq!(c.write_idle_keepalive, None);
+        assert_eq!(c.reply_timeout, DEFAULT_REPLY_TIMEOUT);
         assert_eq!(c.detection_bound(), Duration::from_secs(16));
         assert_eq!(c.tick_period(), Duration::from_millis(200));
     }
@@ -237,6 +257,8 @@ mod tests {
         assert_eq!(err(r#"{"protocol": "nats", "max_missed_pongs": -1}"#).field, "max_missed_pongs");
         assert_eq!(err(r#"{"protocol": "nats", "max_missed_pongs": 1000}"#).field, "max_missed_pongs");
         assert_eq!(err(r#"{"protocol": "nats", "write_idle_keepalive": "1ms"}"#).field, "write_idle_keepalive");
+        assert_eq!(err(r#"{"protocol": "nats", "reply_timeout": "1s"}"#).field, "reply_timeout");
+        assert_eq!(err(r#"{"protocol": "nats", "reply_timeout": "25h"}"#).field, "reply_timeout");
         assert_eq!(err(r#"{"protocol": "framed"}"#).field, "framed");
         let framed =
             r#"{"protocol": "framed", "framed": {"header_size": 4, "length_size": 3, "ping": "00", "pong": "01"}}"#;

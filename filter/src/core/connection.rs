@@ -1,12 +1,25 @@
 //! One connection's liveness state machine: bytes and time in, decisions out.
 //!
-//! - Any byte from the upstream proves life: it resets the read-idle clock and the miss count.
-//!   Bytes towards the upstream never do (a write to a dead peer "succeeds" for 15 minutes).
-//! - After `read_idle_timeout` of upstream silence, and then every `ping_interval`, the connection owes a
-//!   probe: a PING if the client's stream is at a safe point, else a deferral. Either way one more interval
-//!   of silence has passed and counts as a miss, so the detection bound holds whatever the client is doing
-//!   (a client stuck mid-frame behind a dead upstream is exactly the case to catch).
-//! - After `max_missed_pongs` misses, each given a full `ping_interval` to be answered, the connection is dead.
+//! The first rule is never to close a healthy connection, so the upstream is judged only on evidence about
+//! the upstream:
+//! - Any byte from the upstream proves life: it resets the read-idle clock and the miss count. Bytes towards
+//!   the upstream never do (a write to a dead peer "succeeds" for 15 minutes).
+//! - After `read_idle_timeout` of upstream silence, and then every `ping_interval`, the connection sends a
+//!   PING if the client's stream is at a safe point. A PING that goes unanswered for an interval is a miss;
+//!   so is every further interval while one of the filter's PINGs is still unanswered. After
+//!   `max_missed_pongs` misses, each given a full `ping_interval`, the upstream is dead.
+//! - What the client does is no evidence against the upstream. A probe deferred because the client is in
+//!   the middle of a frame (a slow upload, a value streamed from a slow source, a pause) counts nothing: the
+//!   filter tries again an interval later. The bound for a client stuck mid-frame behind a dead upstream
+//!   (its window full, so Envoy stops reading from the client) comes from the kernel: `TCP_USER_TIMEOUT` on
+//!   Envoy's upstream sockets, recommended in the example configuration.
+//! - An upstream entitled to take its time is judged on `reply_timeout` instead: after the last upstream byte
+//!   (or the request, if later), it may stay silent that long. It is entitled when it owes the client a
+//!   reply (a slow query, a Redis command), and when its client may be holding it back: once Envoy holds
+//!   more bytes for a client than the client reads, tcp_proxy stops reading from the upstream, and the answer
+//!   to the filter's PING waits behind them. The filter cannot see Envoy's buffers, so a connection whose
+//!   upstream delivered [`HOLD_BACK_BYTES`] within `reply_timeout` before it went silent counts as possibly
+//!   held back.
 //! - A blocking command (Redis `BLPOP list 5`) entitles the upstream to silence until its timeout runs out:
 //!   read-idle counts from the later of the last upstream byte and that moment (timeouts of pipelined blocking
 //!   commands add up; timeout 0 suspends probing until the reply starts). The allowance only postpones the
@@ -33,15 +46,53 @@ pub enum PingKind {
     Keepalive,
 }
 
+/// Upstream bytes within `reply_timeout` that make a silence possibly Envoy's back-pressure rather than the
+/// upstream's: tcp_proxy stops reading from the upstream only once more than the downstream connection's
+/// buffer limit (1 MiB by default) waits for the client, on top of the kernel's socket buffers; a quarter of
+/// a mebibyte is below that for every buffer limit worth having.
+pub const HOLD_BACK_BYTES: u32 = 256 * 1024;
+
+/// What the evidence against the upstream was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// The filter's PINGs went unanswered for `max_missed_pongs` intervals.
+    PingsUnanswered,
+    /// The upstream owed a reply (or may have been held back by its client) and stayed silent for
+    /// `reply_timeout`.
+    ReplyOverdue,
+}
+
 /// The verdict on a connection whose upstream stopped answering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dead {
+    pub evidence: Evidence,
     /// Time since the last byte from the upstream.
     pub silent_for: Duration,
-    /// Probe intervals that passed unanswered (PINGs sent or deferred).
+    /// Probe intervals that passed with one of the filter's PINGs unanswered.
     pub missed: u32,
     /// The filter's PINGs on this connection still unanswered.
     pub pings_unanswered: u32,
+}
+
+impl Dead {
+    /// Why, for the close log line: what was silent for how long, and what that was measured against.
+    pub fn describe(&self, config: &Config) -> String {
+        match self.evidence {
+            Evidence::PingsUnanswered => format!(
+                "silent for {:.1}s, {} PINGs unanswered, {} of {} intervals missed",
+                self.silent_for.as_secs_f64(),
+                self.pings_unanswered,
+                self.missed,
+                config.max_missed_pongs
+            ),
+            Evidence::ReplyOverdue => format!(
+                "silent for {:.1}s while a reply was owed (reply_timeout {:.1}s), {} PINGs unanswered",
+                self.silent_for.as_secs_f64(),
+                config.reply_timeout.as_secs_f64(),
+                self.pings_unanswered
+            ),
+        }
+    }
 }
 
 /// What a due timer asks for.
@@ -96,8 +147,15 @@ pub struct Connection {
     /// The upstream may stay silent until then (a blocking command's timeout); in the past when it may not.
     quiet_until: Instant,
     last_write: Instant,
-    /// When the last probe interval started (a PING sent or deferred).
+    /// When the last counted probe interval started (a PING sent, or an interval with one still unanswered).
     last_probe: Instant,
+    /// A probe that was deferred without evidence is tried again no sooner than this.
+    probe_retry: Instant,
+    /// Since when the upstream owes the client a reply, if it does.
+    owed_since: Option<Instant>,
+    /// Upstream bytes since `heavy_at`, and when they last added up to [`HOLD_BACK_BYTES`].
+    flow_bytes: u32,
+    heavy_at: Option<Instant>,
     /// A deferred keepalive is retried no sooner than this.
     keepalive_retry: Instant,
     misses: u32,
@@ -115,6 +173,10 @@ impl Connection {
             quiet_until: Instant::default(),
             last_write: now,
             last_probe: now,
+            probe_retry: Instant::default(),
+            owed_since: None,
+            flow_bytes: 0,
+            heavy_at: None,
             keepalive_retry: now,
             misses: 0,
             pings_owed: 0,
@@ -149,6 +211,7 @@ impl Connection {
             self.last_write = now;
             match self.protocol.on_client_bytes(data) {
                 Ok(()) => {
+                    self.follow_reply_owed(now);
                     if let Some(silence) = self.protocol.take_allowed_silence() {
                         // Lazily re-armed: this only moves the read deadline later.
                         let from = self.quiet_until.max(now);
@@ -181,6 +244,12 @@ impl Connection {
         let mut result = UpstreamData::default();
         if !data.is_empty() {
             self.last_read = now;
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            self.flow_bytes = self.flow_bytes.saturating_add(len);
+            if self.flow_bytes >= HOLD_BACK_BYTES {
+                self.flow_bytes = 0;
+                self.heavy_at = Some(now);
+            }
             // With misses counted, the deadline was a probe interval; it now goes back to read-idle,
             // which can be sooner.
             result.rearm = self.misses > 0;
@@ -192,32 +261,42 @@ impl Connection {
             out.forward(data.len());
             return result;
         }
-        match self.protocol.on_upstream_bytes(data, out) {
-            Ok(pongs) => {
-                result.pongs = pongs.min(self.pings_owed);
-                self.pings_owed -= result.pongs;
-                if self.quiet_until > now && !self.protocol.silence_owed() {
-                    // The blocking command was answered before its timeout: read-idle counts from now, which
-                    // is sooner than the deadline the timer holds.
-                    self.quiet_until = Instant::default();
-                    result.rearm = true;
-                }
-            }
-            Err(e) => {
-                // Give back anything the decoder held (it came earlier in the stream), then forward what it did
-                // not account for: from now on the client gets the upstream's bytes untouched.
-                self.protocol.release_held(out);
-                out.forward(data.len().saturating_sub(out.accounted()));
-                self.phase = Phase::PassThrough;
-                result.error = Some(e);
-                return result;
-            }
+        let read = self.protocol.on_upstream_bytes(data, out);
+        // Counted from `out` whatever the result: PONGs completed before an error in the same chunk were
+        // stripped, so they were answered.
+        result.pongs = out.pongs().min(self.pings_owed);
+        self.pings_owed -= result.pongs;
+        if let Err(e) = read {
+            // Give back anything the decoder held (it came earlier in the stream), then forward what it did
+            // not account for: from now on the client gets the upstream's bytes untouched.
+            self.protocol.release_held(out);
+            out.forward(data.len().saturating_sub(out.accounted()));
+            self.phase = Phase::PassThrough;
+            result.error = Some(e);
+            return result;
+        }
+        self.follow_reply_owed(now);
+        if self.quiet_until > now && !self.protocol.silence_owed() {
+            // The blocking command was answered before its timeout: read-idle counts from now, which is
+            // sooner than the deadline the timer holds.
+            self.quiet_until = Instant::default();
+            result.rearm = true;
         }
         if end_of_stream {
             self.protocol.release_held(out);
             self.phase = Phase::Ended;
         }
         result
+    }
+
+    /// Notes when the upstream started to owe the client the next reply (a request sent, or the filter's
+    /// PONG ahead of it arrived), and forgets it once answered.
+    fn follow_reply_owed(&mut self, now: Instant) {
+        match (self.owed_since, self.protocol.reply_owed()) {
+            (None, true) => self.owed_since = Some(now),
+            (Some(_), false) => self.owed_since = None,
+            _ => {}
+        }
     }
 
     /// The end of the connection's watch (closed, or its upstream half-closed without data).
@@ -231,10 +310,20 @@ impl Connection {
     /// the silence a blocking command allows), then an interval after each probe.
     fn read_due(&self, config: &Config) -> Instant {
         if self.misses == 0 {
-            self.last_read.max(self.quiet_until).after(config.read_idle_timeout)
+            self.last_read.max(self.quiet_until).after(config.read_idle_timeout).max(self.probe_retry)
         } else {
             self.last_probe.after(config.ping_interval)
         }
+    }
+
+    /// When the upstream's silence stops being its right, if it is entitled to take its time: it owes the
+    /// client a reply, or its client may be holding it back (see [`HOLD_BACK_BYTES`]).
+    fn reply_due(&self, config: &Config) -> Option<Instant> {
+        let silent_since = self.last_read.max(self.quiet_until);
+        let owed = self.owed_since.map(|since| since.max(silent_since));
+        let held_back =
+            self.heavy_at.filter(|at| at.after(config.reply_timeout) > self.last_read).map(|_| self.last_read);
+        owed.max(held_back).map(|since| since.after(config.reply_timeout))
     }
 
     /// When this connection next needs attention, if it is being watched.
@@ -242,9 +331,24 @@ impl Connection {
         if self.phase != Phase::Monitoring {
             return None;
         }
-        let read = self.read_due(config);
-        let keepalive = config.write_idle_keepalive.map(|k| self.last_write.after(k).max(self.keepalive_retry));
-        Some(keepalive.map_or(read, |k| k.min(read)))
+        let mut due = self.read_due(config);
+        if let Some(reply) = self.reply_due(config) {
+            due = due.min(reply);
+        }
+        if let Some(keepalive) = config.write_idle_keepalive {
+            due = due.min(self.last_write.after(keepalive).max(self.keepalive_retry));
+        }
+        Some(due)
+    }
+
+    fn dead(&mut self, evidence: Evidence, now: Instant) -> Timeout {
+        self.phase = Phase::Ended;
+        Timeout::Dead(Dead {
+            evidence,
+            silent_for: now.since(self.last_read),
+            missed: self.misses,
+            pings_unanswered: self.pings_owed,
+        })
     }
 
     /// A timer came due: decide what to do at `now`.
@@ -252,21 +356,37 @@ impl Connection {
         if self.phase != Phase::Monitoring {
             return Timeout::Nothing;
         }
-        let read_due = self.read_due(config);
-        if now >= read_due {
+        let reply_due = self.reply_due(config);
+        if reply_due.is_some_and(|due| now >= due) {
+            return self.dead(Evidence::ReplyOverdue, now);
+        }
+        if now >= self.read_due(config) {
             if self.misses >= config.max_missed_pongs {
-                self.phase = Phase::Ended;
-                return Timeout::Dead(Dead {
-                    silent_for: now.since(self.last_read),
-                    missed: self.misses,
-                    pings_unanswered: self.pings_owed,
-                });
+                if reply_due.is_none() {
+                    return self.dead(Evidence::PingsUnanswered, now);
+                }
+                // Enough PINGs are out; the upstream may take until `reply_due` to get to them.
+                self.last_probe = now;
+                return Timeout::Nothing;
             }
-            self.misses += 1;
-            self.last_probe = now;
             return match self.protocol.can_inject() {
-                Ok(()) => Timeout::Inject(PingKind::Probe),
-                Err(defer) => Timeout::Deferred(PingKind::Probe, defer),
+                Ok(()) => {
+                    self.misses += 1;
+                    self.last_probe = now;
+                    Timeout::Inject(PingKind::Probe)
+                }
+                Err(defer) => {
+                    if self.misses > 0 && self.pings_owed > 0 {
+                        // One of the filter's PINGs is still out: this interval counts against the upstream
+                        // even though no new PING can go.
+                        self.misses += 1;
+                        self.last_probe = now;
+                    } else {
+                        // No evidence either way (the client is mid-frame, or owes the upstream its handshake).
+                        self.probe_retry = now.after(config.ping_interval);
+                    }
+                    Timeout::Deferred(PingKind::Probe, defer)
+                }
             };
         }
         if let Some(keepalive) = config.write_idle_keepalive {

@@ -39,18 +39,22 @@ impl Protocol for Lines {
         self.owners.push(Owner::Filter);
     }
     fn on_upstream_bytes(&mut self, data: &[u8], out: &mut Output) -> Result<u32, ProtocolError> {
-        // Whole lines only, for simplicity: every line is forwarded except a PONG owed to the filter.
-        let mut pongs = 0;
+        // Whole lines only, for simplicity: every line is forwarded except a PONG owed to the filter; a line
+        // starting with '!' is an error (after the lines before it were handled).
+        let before = out.pongs();
         for line in data.split_inclusive(|b| *b == b'\n') {
+            if line.first() == Some(&b'!') {
+                return Err(ProtocolError::upstream("bang"));
+            }
             self.upstream_line.extend_from_slice(line);
             if line == b"PONG\n" && self.owners.pop() == Some(Owner::Filter) {
                 out.skip(line.len());
-                pongs += 1;
+                out.pong_answered();
             } else {
                 out.forward(line.len());
             }
         }
-        Ok(pongs)
+        Ok(out.pongs() - before)
     }
     fn release_held(&mut self, _: &mut Output) {}
 }
@@ -110,7 +114,15 @@ fn a_silent_upstream_is_pinged_every_interval_then_declared_dead_within_the_boun
     assert_eq!(seen[..3], [(2000, probe), (3000, probe), (4000, probe)]);
     assert_eq!(
         seen[3],
-        (5000, Timeout::Dead(Dead { silent_for: Duration::from_secs(5), missed: 3, pings_unanswered: 3 }))
+        (
+            5000,
+            Timeout::Dead(Dead {
+                evidence: Evidence::PingsUnanswered,
+                silent_for: Duration::from_secs(5),
+                missed: 3,
+                pings_unanswered: 3
+            })
+        )
     );
     assert_eq!(seen.len(), 4, "nothing after dead: {seen:?}");
     assert_eq!(c.phase(), Phase::Ended);
@@ -135,14 +147,39 @@ fn any_upstream_byte_resets_the_misses_and_writes_never_do() {
 }
 
 #[test]
-fn a_deferred_probe_still_counts_as_a_missed_interval() {
+fn a_client_mid_frame_is_no_evidence_against_the_upstream() {
     let cfg = config(None);
     let mut c = conn();
-    c.on_client_data(b"half a li", false, at(0)); // stuck mid-frame, as behind a full upstream
+    // A slow upload: part of a frame every 100 ms for a minute, the upstream rightly silent all along.
+    for t in (0..60_000).step_by(100) {
+        c.on_client_data(b"part of a long line ", false, at(t));
+        let seen = run_until(&mut c, &cfg, t + 99);
+        assert!(seen.iter().all(|(_, t)| *t == Timeout::Deferred(PingKind::Probe, Defer::MidFrame)), "{seen:?}");
+    }
+    // Then a pause mid-frame (a slow source, the client's own network): still nothing counts.
+    let seen = run_until(&mut c, &cfg, 600_000);
+    assert!(seen.iter().all(|(_, t)| *t == Timeout::Deferred(PingKind::Probe, Defer::MidFrame)), "{seen:?}");
+    assert_eq!(seen.first().map(|(t, _)| *t), Some(60_000), "tried every interval: {seen:?}");
+    assert_eq!(c.phase(), Phase::Monitoring);
+    // The frame ends: the next interval sends a PING, and a dead upstream is closed within the bound from then.
+    c.on_client_data(b"end\n", false, at(600_500));
+    let seen = run_until(&mut c, &cfg, 700_000);
+    let probe = Timeout::Inject(PingKind::Probe);
+    assert_eq!(seen[..3], [(601_000, probe), (602_000, probe), (603_000, probe)], "{seen:?}");
+    assert!(matches!(seen[3], (604_000, Timeout::Dead(Dead { evidence: Evidence::PingsUnanswered, missed: 3, .. }))));
+}
+
+#[test]
+fn an_unanswered_ping_keeps_counting_while_the_client_is_mid_frame() {
+    let cfg = config(None);
+    let mut c = conn();
+    c.on_client_data(b"hello\n", false, at(0));
+    assert_eq!(run_until(&mut c, &cfg, 2000), [(2000, Timeout::Inject(PingKind::Probe))]);
+    c.on_client_data(b"half a li", false, at(2500)); // the PING went first: its answer is owed first
     let seen = run_until(&mut c, &cfg, 10_000);
     let deferred = Timeout::Deferred(PingKind::Probe, Defer::MidFrame);
-    assert_eq!(seen[..3], [(2000, deferred), (3000, deferred), (4000, deferred)]);
-    assert!(matches!(seen[3], (5000, Timeout::Dead(Dead { missed: 3, pings_unanswered: 0, .. }))));
+    assert_eq!(seen[..2], [(3000, deferred), (4000, deferred)]);
+    assert!(matches!(seen[2], (5000, Timeout::Dead(Dead { missed: 3, pings_unanswered: 1, .. }))), "{seen:?}");
 }
 
 #[test]
@@ -258,11 +295,14 @@ fn a_blocking_command_postpones_the_first_probe_by_its_timeout() {
     let mut c = redis_conn();
     c.on_client_data(b"BLPOP jobs 5\r\n", false, at(0));
     assert_eq!(c.deadline(&cfg), Some(at(7000)), "5 s of allowed silence, then read-idle");
-    // The server is hung: after the allowance the usual bound applies (the reply is owed: probes defer).
-    let seen = run_until(&mut c, &cfg, 20_000);
+    // The server is hung: the reply is owed (no PING can go), and the server has reply_timeout after the
+    // command's own timeout to answer.
+    let seen = run_until(&mut c, &cfg, 40_000);
     let deferred = Timeout::Deferred(PingKind::Probe, Defer::RepliesOutstanding);
     assert_eq!(seen[..3], [(7000, deferred), (8000, deferred), (9000, deferred)]);
-    assert!(matches!(seen[3], (10_000, Timeout::Dead(Dead { missed: 3, .. }))), "{seen:?}");
+    let (when, last) = seen.last().copied().unwrap();
+    assert_eq!(when, 35_000, "{seen:?}");
+    assert!(matches!(last, Timeout::Dead(Dead { evidence: Evidence::ReplyOverdue, missed: 0, .. })), "{seen:?}");
 }
 
 #[test]
@@ -294,9 +334,142 @@ fn timeout_zero_suspends_probing_until_the_reply() {
 fn a_blocking_command_never_stops_probing_that_has_started() {
     let cfg = config(None);
     let mut c = redis_conn();
-    c.on_client_data(b"GET k\r\n", false, at(0)); // never answered
-    assert_eq!(run_until(&mut c, &cfg, 2000).len(), 1, "one missed interval");
+    c.on_client_data(b"GET k\r\n", false, at(0));
+    c.on_upstream_data(b"$1\r\nv\r\n", false, at(10), &mut Output::new());
+    assert_eq!(run_until(&mut c, &cfg, 2010), [(2010, Timeout::Inject(PingKind::Probe))]);
+    // Queued behind the filter's PING: its answer comes first, so the silence is still the PING's.
     c.on_client_data(b"BLPOP jobs 0\r\n", false, at(2500));
     let seen = run_until(&mut c, &cfg, 20_000);
-    assert!(matches!(seen.last(), Some((5000, Timeout::Dead(Dead { missed: 3, .. })))), "{seen:?}");
+    assert!(matches!(seen.last(), Some((5010, Timeout::Dead(Dead { missed: 3, .. })))), "{seen:?}");
+}
+
+#[test]
+fn a_slow_reply_is_judged_on_reply_timeout_not_on_the_bound() {
+    let cfg = config(None);
+    assert_eq!(cfg.reply_timeout, Duration::from_secs(30));
+    // Answered after 29 s (a long EVAL): never closed.
+    let mut c = redis_conn();
+    c.on_client_data(b"EVAL long 0\r\n", false, at(1000));
+    let seen = run_until(&mut c, &cfg, 30_000);
+    assert!(seen.iter().all(|(_, t)| *t == Timeout::Deferred(PingKind::Probe, Defer::RepliesOutstanding)), "{seen:?}");
+    c.on_upstream_data(b"+OK\r\n", false, at(30_000), &mut Output::new());
+    assert_eq!(c.deadline(&cfg), Some(at(32_000)), "read-idle again from the reply");
+    // Never answered: closed reply_timeout after the command, not after the 5 s bound.
+    let mut c = redis_conn();
+    c.on_client_data(b"EVAL long 0\r\n", false, at(1000));
+    let seen = run_until(&mut c, &cfg, 60_000);
+    let (when, last) = seen.last().copied().unwrap();
+    assert_eq!(when, 31_000, "{seen:?}");
+    assert!(matches!(last, Timeout::Dead(Dead { evidence: Evidence::ReplyOverdue, .. })), "{seen:?}");
+    assert_eq!(c.phase(), Phase::Ended);
+}
+
+#[test]
+fn silence_counts_from_the_request_when_it_came_after_the_last_upstream_byte() {
+    let cfg = config(None);
+    let mut c = redis_conn();
+    let mut out = Output::new();
+    c.on_client_data(b"GET a\r\n", false, at(0));
+    c.on_upstream_data(b"$1\r\nv\r\n", false, at(5), &mut out);
+    c.on_client_data(b"GET b\r\n", false, at(1500)); // before read-idle: no PING went
+    let seen = run_until(&mut c, &cfg, 60_000);
+    assert_eq!(seen.last().map(|(t, _)| *t), Some(31_500), "{seen:?}");
+}
+
+#[test]
+fn a_client_that_may_be_holding_the_upstream_back_is_judged_on_reply_timeout() {
+    let cfg = config(None);
+    let mut c = conn();
+    let mut out = Output::new();
+    c.on_client_data(b"SUB big\n", false, at(0));
+    // A quarter of a mebibyte arrives, then nothing: a client that stopped reading, or a server that hung.
+    let line = vec![b'x'; 1023].into_iter().chain([b'\n']).collect::<Vec<u8>>();
+    for i in 0..256u64 {
+        c.on_upstream_data(&line, false, at(1000 + i), &mut out);
+    }
+    let seen = run_until(&mut c, &cfg, 60_000);
+    let probes = seen.iter().filter(|(_, t)| *t == Timeout::Inject(PingKind::Probe)).count();
+    assert_eq!(probes, 3, "PINGs still go, but three unanswered are not enough: {seen:?}");
+    let (when, last) = seen.last().copied().unwrap();
+    assert_eq!(when, 1255 + 30_000, "{seen:?}");
+    assert!(matches!(last, Timeout::Dead(Dead { evidence: Evidence::ReplyOverdue, missed: 3, .. })), "{seen:?}");
+
+    // Less than that before the silence: the usual bound.
+    let mut c = conn();
+    c.on_client_data(b"SUB small\n", false, at(0));
+    for i in 0..200u64 {
+        c.on_upstream_data(&line, false, at(1000 + i), &mut out);
+    }
+    let seen = run_until(&mut c, &cfg, 60_000);
+    assert!(
+        matches!(seen.last(), Some((6199, Timeout::Dead(Dead { evidence: Evidence::PingsUnanswered, .. })))),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn pongs_before_an_upstream_error_in_the_same_chunk_are_counted() {
+    let cfg = config(None);
+    let mut c = conn();
+    c.on_client_data(b"hello\n", false, at(0));
+    run_until(&mut c, &cfg, 2000);
+    assert_eq!(c.pings_owed(), 1);
+    let mut out = Output::new();
+    let r = c.on_upstream_data(b"PONG\n!garbage\n", false, at(2100), &mut out);
+    assert_eq!(r.pongs, 1, "stripped, so answered");
+    assert!(r.error.is_some());
+    assert_eq!(c.pings_owed(), 0);
+    assert_eq!(out.apply(b"PONG\n!garbage\n").as_deref(), Some(&b"!garbage\n"[..]));
+}
+
+/// A Redis connection with one filter PING injected and owed.
+fn redis_with_ping_owed(cfg: &Config) -> Connection {
+    let mut c = redis_conn();
+    c.on_client_data(b"GET a\r\n", false, at(0));
+    c.on_upstream_data(b"$1\r\nv\r\n", false, at(1), &mut Output::new());
+    assert_eq!(run_until(&mut c, cfg, 2001), [(2001, Timeout::Inject(PingKind::Probe))]);
+    c
+}
+
+/// What the client receives for `chunks` from the upstream, client chunks interleaved by `client(i)`.
+fn client_view_of(c: &mut Connection, chunks: &[&[u8]], mut client: impl FnMut(usize, &mut Connection)) -> Vec<u8> {
+    let mut seen = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        client(i, c);
+        let mut out = Output::new();
+        c.on_upstream_data(chunk, false, at(2100 + i as u64), &mut out);
+        seen.extend(out.apply(chunk).unwrap_or_else(|| chunk.to_vec()));
+    }
+    seen
+}
+
+#[test]
+fn a_filter_reply_cut_by_a_fall_back_to_pass_through_reaches_the_client_whole() {
+    let cfg = config(None);
+    let mut c = redis_with_ping_owed(&cfg);
+    // `+PO` is withheld; then MONITOR (whose replies cannot be counted) turns the connection pass-through.
+    let seen = client_view_of(&mut c, &[b"+PO", b"NG\r\n+OK\r\n"], |i, c| {
+        if i == 1 {
+            c.on_client_data(b"MONITOR\r\n", false, at(2050));
+        }
+    });
+    assert_eq!(c.phase(), Phase::PassThrough);
+    assert_eq!(seen, b"+PONG\r\n+OK\r\n", "never a fragment of the filter's reply");
+    assert_eq!(c.pings_owed(), 1, "not stripped: counted as unanswered");
+}
+
+#[test]
+fn an_invalid_reply_in_the_filters_slot_reaches_the_client_the_same_however_it_is_cut() {
+    let cfg = config(None);
+    let stream: &[u8] = b"=9\x92rest";
+    let mut views = Vec::new();
+    for cut in 0..=stream.len() {
+        let mut c = redis_with_ping_owed(&cfg);
+        views.push(client_view_of(&mut c, &[&stream[..cut], &stream[cut..]], |_, _| {}));
+        assert_eq!(c.phase(), Phase::PassThrough);
+    }
+    let mut c = redis_with_ping_owed(&cfg);
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    views.push(client_view_of(&mut c, &bytes, |_, _| {}));
+    assert!(views.iter().all(|v| v == stream), "{views:?}");
 }

@@ -4,7 +4,8 @@
 //! `last_read`/`last_write` and never touches the heap; when an entry comes due, the connection recomputes
 //! its true deadline and is re-armed if it moved. A tick costs O(due x log n), and nothing for connections
 //! that are not due. An entry is live only while it matches the connection's `scheduled` mark; others are
-//! dropped when they surface (lazy deletion).
+//! dropped when they surface (lazy deletion), or all at once when they come to outnumber the live ones
+//! (a closed connection's entry could otherwise wait hours for its deadline).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -35,6 +36,12 @@ impl Timers {
         }
     }
 
+    /// Drops every entry `live` rejects. O(n): call it when stale entries have come to outnumber live ones,
+    /// so that its cost is spread over the O(n) removals that made them stale.
+    pub fn retain(&mut self, mut live: impl FnMut(Instant, ConnId) -> bool) {
+        self.heap.retain(|Reverse((at, id))| live(*at, *id));
+    }
+
     /// Entries held, live or stale.
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -60,5 +67,17 @@ mod tests {
         assert_eq!(t.pop_due(Instant::from_millis(20)), Some((Instant::from_millis(20), 2)));
         assert_eq!(t.pop_due(Instant::from_millis(20)), None);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn retain_drops_rejected_entries_and_keeps_order() {
+        let mut t = Timers::new();
+        for id in 0..10u32 {
+            t.push(Instant::from_millis(u64::from(100 - id)), id);
+        }
+        t.retain(|_, id| id % 3 == 0);
+        assert_eq!(t.len(), 4);
+        let due: Vec<_> = std::iter::from_fn(|| t.pop_due(Instant::from_millis(1000))).map(|(_, id)| id).collect();
+        assert_eq!(due, vec![9, 6, 3, 0]);
     }
 }

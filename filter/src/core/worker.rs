@@ -15,13 +15,17 @@ use super::stats::{Stat, Stats};
 use super::time::Instant;
 use super::timers::{ConnId, Timers};
 
+/// Stale timer entries tolerated beyond twice the open connections before the heap is compacted: keeps
+/// compaction rare on a worker with few connections.
+const STALE_TIMERS_SLACK: usize = 64;
+
 /// What the worker asks of the proxy on a tick.
 pub trait Transport {
     /// Append `bytes` to the client's stream of connection `id` and send it on. False when the proxy has no
     /// buffer for it (the connection is gone or was never paused).
     fn inject(&mut self, id: ConnId, bytes: &[u8]) -> bool;
-    /// Close connection `id`, both sides, because its upstream is dead.
-    fn close(&mut self, id: ConnId, dead: &Dead);
+    /// Close connection `id`, both sides, because its upstream is dead; `why` says so for the log line.
+    fn close(&mut self, id: ConnId, dead: &Dead, why: &str);
 }
 
 pub struct Worker {
@@ -128,7 +132,18 @@ impl Worker {
     pub fn closed(&mut self, id: ConnId) {
         if let Some(conn) = self.connections.remove(&id) {
             self.forget(id, conn);
+            self.compact_timers();
         }
+    }
+
+    /// Drops the heap entries of connections that are gone (or were re-armed earlier) once they outnumber the
+    /// live ones: memory stays proportional to the open connections however long the timers are.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.connections.len() + STALE_TIMERS_SLACK {
+            return;
+        }
+        let connections = &self.connections;
+        self.timers.retain(|at, id| connections.get(&id).is_some_and(|conn| conn.scheduled == Some(at)));
     }
 
     fn forget(&mut self, id: ConnId, mut conn: Connection) {
@@ -165,7 +180,7 @@ impl Worker {
                 }
                 Timeout::Dead(dead) => {
                     self.stats.add(Stat::DeadClosed, 1);
-                    transport.close(id, &dead);
+                    transport.close(id, &dead, &dead.describe(&self.config));
                 }
             }
             let after = conn.phase();
@@ -183,6 +198,8 @@ impl Worker {
         }
         conn.scheduled = Some(deadline);
         self.timers.push(deadline, id);
+        // The entry this one replaces is stale now.
+        self.compact_timers();
     }
 
     fn phase_changed(&mut self, id: ConnId, before: Phase, after: Phase) {

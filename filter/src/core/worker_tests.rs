@@ -16,7 +16,7 @@ impl Transport for Recorder {
         self.injected.push((id, bytes.to_vec()));
         true
     }
-    fn close(&mut self, id: ConnId, dead: &Dead) {
+    fn close(&mut self, id: ConnId, dead: &Dead, _why: &str) {
         self.closed.push((id, *dead));
     }
 }
@@ -116,4 +116,27 @@ fn closing_unknown_or_reused_ids_is_harmless() {
     w.open(1, at(1));
     assert_eq!(w.stats().get(Stat::ConnectionsMonitored), 0);
     assert_eq!(w.connection_count(), 1);
+}
+
+#[test]
+fn closed_connections_do_not_leave_their_timers_behind() {
+    // Hour-long keepalive timers on connections that live a moment: without compaction every one of them
+    // would stay in the heap for an hour.
+    let config = Config::from_json(
+        br#"{"protocol":"nats","read_idle_timeout":"1h","write_idle_keepalive":"1h","reply_timeout":"2h"}"#,
+    )
+    .unwrap();
+    let mut worker = Worker::new(config);
+    let mut open = std::collections::VecDeque::new();
+    for id in 0..100_000u32 {
+        let now = Instant::from_millis(u64::from(id));
+        worker.open(id, now);
+        worker.client_data(id, b"CONNECT {}\r\n", false, now);
+        open.push_back(id);
+        if open.len() > 10 {
+            worker.closed(open.pop_front().unwrap());
+        }
+        assert!(worker.timer_entries() <= 2 * worker.connection_count() + 64 + 1, "{} entries", worker.timer_entries());
+    }
+    assert_eq!(worker.connection_count(), 10);
 }

@@ -6,7 +6,8 @@
 //! - may a PING be appended to the client's stream now (a frame boundary, and the protocol's own rules)?
 //! - which upstream bytes answer a PING the filter injected (they are stripped from what the client sees)?
 //! - did the stream stop making sense (a sticky [`ProtocolError`]: the connection is passed through from then on)?
-//! - is the upstream entitled to be silent for a while (a blocking command such as Redis `BLPOP list 5`)?
+//! - is the upstream entitled to be silent for a while (a blocking command such as Redis `BLPOP list 5`, or
+//!   any command whose reply is still owed)?
 //!
 //! Decoders never panic on any input: bad bytes are an error value, and lengths are checked arithmetic.
 
@@ -113,7 +114,8 @@ pub trait Protocol {
 
     /// Follow the upstream's stream. Every input byte must be accounted for in `out`, in order, as
     /// forwarded or skipped; bytes held back while undecided are skipped now and inserted back later.
-    /// Returns how many replies to the filter's PINGs were completed (and stripped) in this chunk.
+    /// Returns how many replies to the filter's PINGs were completed (and stripped) in this call; each is also
+    /// counted in `out` ([`Output::pongs`]), which keeps them when a protocol error ends the chunk.
     fn on_upstream_bytes(&mut self, data: &[u8], out: &mut Output) -> Result<u32, ProtocolError>;
 
     /// The upstream's stream ended (or the connection is being passed through after an error): give back
@@ -129,6 +131,14 @@ pub trait Protocol {
 
     /// Whether a blocking command's reply is still owed, so that its silence still counts as allowed.
     fn silence_owed(&self) -> bool {
+        false
+    }
+
+    /// Whether the next answer the upstream owes is the client's, to a request the server may take its time
+    /// over (a Redis command): its silence is then judged on `reply_timeout`, not on unanswered PINGs. When a
+    /// filter PING is queued first, it is answered first, and unanswered PINGs are evidence as usual.
+    /// Protocols whose server never owes the client anything it must compute (NATS, framed): never.
+    fn reply_owed(&self) -> bool {
         false
     }
 }

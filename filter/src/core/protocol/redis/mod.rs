@@ -11,7 +11,8 @@
 //! Pairing replies with requests. Redis answers in order, one reply per command, so in normal mode each
 //! command the client sends takes its place in a [`PongOwners`] queue and so does each PING the filter
 //! injects; a reply goes to the front entry, and a filter-owned reply (`+PONG`, or an error such as
-//! `-NOAUTH`) is stripped whole. The owner is known from the reply's first byte, so nothing is held back.
+//! `-NOAUTH`) is stripped whole. The owner is known from the reply's first byte; the stripped bytes are held
+//! until the reply ends, so that a fall-back to pass-through in the middle gives them back whole.
 //!
 //! Subscribe mode is different: once the client sent (P|S)SUBSCRIBE, the server also pushes messages at any
 //! time, a (un)subscribe command gets one reply per channel, and a PING is answered with the array
@@ -68,6 +69,10 @@ const MAX_REPLY_NAME: usize = 12;
 /// and its first element up to a 12-byte name (`$12\r\n` and 14 bytes) or a header that rules a name out
 /// (`$536870912\r\n`). Longer headers are invalid anyway, and an error.
 const MAX_HELD: usize = 32;
+/// Bytes of a reply to the filter's PING withheld at most before it ends (`+PONG`, the subscribe-mode pong
+/// array, or an error line such as `-MISCONF ...`). A longer one is a protocol error: the connection is passed
+/// through and the client gets it whole.
+const MAX_STRIPPED: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum World {
@@ -146,7 +151,7 @@ impl Redis {
             open: [0; MAX_DEPTH],
             depth: 0,
             reply: None,
-            held: Held { bytes: [0; MAX_HELD], len: 0 },
+            held: Held::default(),
         }
     }
 
@@ -219,8 +224,9 @@ impl Protocol for Redis {
             out.forward(data.len());
             return Err(error.clone());
         }
+        let before = out.pongs();
         match self.upstream_feed(data, out) {
-            Ok(answered) => Ok(answered),
+            Ok(()) => Ok(out.pongs() - before),
             Err(reason) => Err(self.fail(ProtocolError::upstream(reason))),
         }
     }
@@ -229,9 +235,7 @@ impl Protocol for Redis {
         out.insert(self.held.as_slice());
         self.held.clear();
         if let Some(reply) = self.reply.as_mut() {
-            if reply.verdict == Verdict::Hold {
-                reply.verdict = Verdict::Forward;
-            }
+            reply.verdict = Verdict::Forward;
         }
     }
 
@@ -241,6 +245,13 @@ impl Protocol for Redis {
 
     fn silence_owed(&self) -> bool {
         self.silence_through > 0
+    }
+
+    fn reply_owed(&self) -> bool {
+        match self.owners.front() {
+            Some(owner) => owner == Owner::Client,
+            None => self.sub.client_first(),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::number_line::NumberLine;
 use super::shape::{Class, Shape};
-use super::{Output, Owner, Redis, World, MAX_ARRAY, MAX_BULK, MAX_HELD, MAX_LINE};
+use super::{Output, Owner, Redis, World, MAX_ARRAY, MAX_BULK, MAX_HELD, MAX_LINE, MAX_STRIPPED};
 
 // ---------------------------------------------------------------------------------------------------
 // Server side.
@@ -45,28 +45,35 @@ pub(super) struct Reply {
     shape: Shape,
 }
 
-/// Bytes held back while a reply's verdict is not known.
-#[derive(Clone, Copy, Debug)]
+/// Bytes withheld from the client while the reply they belong to is not finished: a reply whose owner is
+/// not known yet (given back or dropped once it is), or a reply to a filter PING (dropped when it ends). If
+/// the connection falls back to pass-through before the reply ends, they are given back, so that the client
+/// receives whole replies or nothing of the filter's, however the stream was cut.
+#[derive(Debug, Default)]
 pub(super) struct Held {
-    pub(super) bytes: [u8; MAX_HELD],
-    pub(super) len: usize,
+    bytes: Vec<u8>,
 }
 
 impl Held {
-    fn extend(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
-        let end = self.len.checked_add(bytes.len()).filter(|end| *end <= MAX_HELD).ok_or("reply header too long")?;
-        let slot = self.bytes.get_mut(self.len..end).ok_or("reply header too long")?;
-        slot.copy_from_slice(bytes);
-        self.len = end;
+    fn extend(&mut self, bytes: &[u8], verdict: Verdict) -> Result<(), &'static str> {
+        let (limit, too_long) = match verdict {
+            Verdict::Strip => (MAX_STRIPPED, "reply to the filter's PING too long"),
+            _ => (MAX_HELD, "reply header too long"),
+        };
+        if self.bytes.len().saturating_add(bytes.len()) > limit {
+            return Err(too_long);
+        }
+        self.bytes.extend_from_slice(bytes);
         Ok(())
     }
 
     pub(super) fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
+        &self.bytes
     }
 
+    /// Forget the bytes (keeps the few bytes of capacity: the next filter reply reuses them).
     pub(super) fn clear(&mut self) {
-        self.len = 0;
+        self.bytes.clear();
     }
 }
 
@@ -234,12 +241,14 @@ impl Redis {
         }
     }
 
+    /// What the client gets of `span`, the bytes just read of the current reply. Withheld bytes are kept
+    /// before they are accounted as skipped: if they cannot be kept, the error leaves them unaccounted and the
+    /// connection forwards them.
     fn emit(&mut self, span: &[u8], out: &mut Output) -> Result<(), &'static str> {
         match self.reply.as_ref().map(|reply| reply.verdict) {
-            Some(Verdict::Strip) => out.skip(span.len()),
-            Some(Verdict::Hold) => {
+            Some(verdict @ (Verdict::Strip | Verdict::Hold)) => {
+                self.held.extend(span, verdict)?;
                 out.skip(span.len());
-                self.held.extend(span)?;
             }
             Some(Verdict::Forward) | None => out.forward(span.len()),
         }
@@ -252,9 +261,9 @@ impl Redis {
         if let Class::Other = reply.shape.class() {
             reply.settled = true;
             if self.attribute_other()? == Some(Owner::Filter) {
+                // The held bytes are the start of the filter's reply: kept until it ends.
                 reply.filter = true;
                 reply.verdict = Verdict::Strip;
-                self.held.clear();
                 return Ok(());
             }
         }
@@ -272,6 +281,9 @@ impl Redis {
         if reply.verdict == Verdict::Hold {
             self.decide(&mut reply, out)?;
         }
+        if reply.verdict == Verdict::Strip {
+            self.held.clear();
+        }
         if !reply.settled {
             let class = reply.shape.class();
             if reply.unowed {
@@ -288,8 +300,8 @@ impl Redis {
         Ok(reply.filter)
     }
 
-    pub(super) fn upstream_feed(&mut self, data: &[u8], out: &mut Output) -> Result<u32, &'static str> {
-        let mut answered = 0u32;
+    /// Follows `data`; replies to the filter's PINGs completed are counted in `out`.
+    pub(super) fn upstream_feed(&mut self, data: &[u8], out: &mut Output) -> Result<(), &'static str> {
         let mut at = 0usize;
         while let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
             if self.blind {
@@ -305,7 +317,7 @@ impl Redis {
             at += n;
             if ended {
                 if self.end_reply(out)? {
-                    answered = answered.saturating_add(1);
+                    out.pong_answered();
                 }
             } else if matches!(&self.reply, Some(reply) if reply.verdict == Verdict::Hold && reply.shape.known()) {
                 if let Some(mut reply) = self.reply.take() {
@@ -314,6 +326,6 @@ impl Redis {
                 }
             }
         }
-        Ok(answered)
+        Ok(())
     }
 }

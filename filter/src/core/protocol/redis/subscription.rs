@@ -116,6 +116,11 @@ impl SubQueue {
         }
     }
 
+    /// Whether the next reply owed in subscribe mode is the client's.
+    pub(super) fn client_first(&self) -> bool {
+        self.entries.front().is_some_and(|entry| !matches!(entry, Pending::Ping { owner: Owner::Filter, .. }))
+    }
+
     pub(super) fn front_is_filter_ping(&self) -> bool {
         matches!(self.entries.front(), Some(Pending::Ping { owner: Owner::Filter, .. }))
     }
