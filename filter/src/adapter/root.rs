@@ -56,12 +56,13 @@ impl RootContext for Root {
         let keepalive = config.write_idle_keepalive.map_or_else(|| "off".to_string(), |k| format!("after {k:?}"));
         info!(
             "heartbeat: protocol {}, PING after {:?} of upstream silence, every {:?}, close after {} missed \
-             (bound {:?}), keepalive {keepalive}, tick {tick} ms",
+             (bound {:?}), reply timeout {:?}, keepalive {keepalive}, tick {tick} ms",
             config.protocol.name(),
             config.read_idle_timeout,
             config.ping_interval,
             config.max_missed_pongs,
             config.detection_bound(),
+            config.reply_timeout,
         );
         if self.metrics.is_none() {
             self.metrics = Some(Metrics::define());
@@ -73,9 +74,9 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         let mut worker = self.worker.borrow_mut();
         let Some(worker) = worker.as_mut() else { return };
-        worker.tick(now(), &mut EnvoyTransport { max_missed: worker.config().max_missed_pongs });
+        worker.tick(now(), &mut EnvoyTransport);
         if let Some(metrics) = &mut self.metrics {
-            metrics.publish(worker.stats());
+            metrics.publish(&with_wasm_heap(worker.stats()));
         }
     }
 
@@ -88,10 +89,22 @@ impl RootContext for Root {
     }
 }
 
-/// Acts on a connection from the root context: the effective context is switched to it first.
-struct EnvoyTransport {
-    max_missed: u32,
+/// The worker's stats plus the size of this VM's linear memory (`wasm_heap_bytes`, which the core never
+/// counts; 0 off wasm32).
+fn with_wasm_heap(stats: &crate::core::stats::Stats) -> crate::core::stats::Stats {
+    #[allow(unused_mut)]
+    let mut stats = stats.clone();
+    #[cfg(target_arch = "wasm32")]
+    {
+        let heap = ::core::arch::wasm32::memory_size(0) as i64 * 65536;
+        let stat = crate::core::stats::Stat::WasmHeapBytes;
+        stats.add(stat, heap - stats.get(stat));
+    }
+    stats
 }
+
+/// Acts on a connection from the root context: the effective context is switched to it first.
+struct EnvoyTransport;
 
 impl Transport for EnvoyTransport {
     fn inject(&mut self, id: ConnId, bytes: &[u8]) -> bool {
@@ -100,7 +113,7 @@ impl Transport for EnvoyTransport {
             && hostcalls::continue_downstream() == hostcalls::OK
     }
 
-    fn close(&mut self, id: ConnId, dead: &Dead) {
+    fn close(&mut self, id: ConnId, _dead: &Dead, why: &str) {
         if hostcalls::set_effective_context(id) != hostcalls::OK {
             warn!("heartbeat: connection {id} is dead but already gone");
             return;
@@ -112,14 +125,7 @@ impl Transport for EnvoyTransport {
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(u64::from_le_bytes);
         let connection = connection.map_or_else(|| format!("context {id}"), |c| format!("C{c}"));
-        warn!(
-            "heartbeat: closing connection {connection} to upstream {upstream}: silent for {:.1}s, \
-             {} PINGs unanswered, {} of {} intervals missed",
-            dead.silent_for.as_secs_f64(),
-            dead.pings_unanswered,
-            dead.missed,
-            self.max_missed,
-        );
+        warn!("heartbeat: closing connection {connection} to upstream {upstream}: {why}");
         let status = hostcalls::close_downstream();
         if status != hostcalls::OK {
             error!("heartbeat: closing connection {connection} failed (status {status})");
