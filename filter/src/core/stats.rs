@@ -12,6 +12,7 @@ pub enum Stat {
     InjectionsDeferred,
     ProtocolErrors,
     ConnectionsMonitored,
+    WasmHeapBytes,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub enum StatKind {
 }
 
 /// The one list: (stat, name, kind, meaning). The README's metrics table is written from it.
-const TABLE: [(Stat, &str, StatKind, &str); 8] = [
+const TABLE: [(Stat, &str, StatKind, &str); 9] = [
     (Stat::PingsInjected, "heartbeat.pings_injected", StatKind::Counter, "PINGs sent after read-idle"),
     (Stat::KeepalivePings, "heartbeat.keepalive_pings", StatKind::Counter, "PINGs sent after write-idle"),
     (
@@ -55,6 +56,12 @@ const TABLE: [(Stat, &str, StatKind, &str); 8] = [
         "connections passed through untouched after bytes that did not parse",
     ),
     (Stat::ConnectionsMonitored, "heartbeat.connections_monitored", StatKind::Gauge, "connections being watched now"),
+    (
+        Stat::WasmHeapBytes,
+        "heartbeat.wasm_heap_bytes",
+        StatKind::Gauge,
+        "bytes of wasm linear memory, summed over the filter's VMs (one per Envoy thread)",
+    ),
 ];
 
 impl Stat {
