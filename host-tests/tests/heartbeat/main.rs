@@ -5,6 +5,7 @@
 mod common;
 
 mod config;
+mod false_closes;
 mod framed;
 mod framed_properties;
 mod lifecycle;

@@ -132,7 +132,7 @@ fn no_ping_inside_a_partly_sent_pub() {
     assert_eq!(h.upstream_received(c), b"CONNECT {}\r\nPUB foo 10\r\n01234", "nothing injected mid-payload");
     assert!(h.metric_value(INJECTIONS_DEFERRED) >= 1);
     h.client_send(c, "56789\r\n");
-    // The deferral at 2 s counted as a probe: the next one is due an interval later.
+    // The deferral at 2 s is retried an interval later.
     h.advance(ms(500));
     assert_eq!(h.upstream_received(c), b"CONNECT {}\r\nPUB foo 10\r\n0123456789\r\nPING\r\n");
     assert_eq!(arrivals(&h, c, b"PING\r\n"), [READ_IDLE + INTERVAL]);

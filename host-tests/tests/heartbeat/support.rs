@@ -10,6 +10,8 @@ use heartbeat_host_tests::ConnId;
 pub const READ_IDLE: Duration = Duration::from_secs(2);
 pub const INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_MISSED: u32 = 3;
+/// The standard configuration leaves `reply_timeout` at the filter's default.
+pub const REPLY_TIMEOUT: Duration = heartbeat::core::config::DEFAULT_REPLY_TIMEOUT;
 /// The root tick: a tenth of the shortest timer.
 pub const TICK: Duration = Duration::from_millis(100);
 
