@@ -5,7 +5,7 @@ CARGO ?= cargo
 WASM := target/heartbeat.wasm
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: all build deps test test-unit test-host test-envoy demo bench clean
+.PHONY: all build deps test test-unit test-host test-envoy demo bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -46,6 +46,16 @@ bench: build deps
 	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin throughput-bench
 	$(CARGO) test -q --release -p heartbeat --test protocol_nats --test protocol_redis --test protocol_framed \
 		-- --ignored --nocapture
+
+## fuzz: every libFuzzer target of the core (filter/fuzz) for FUZZ_SECS seconds each, one after another; installs
+## the nightly toolchain and cargo-fuzz on first use; fails if any target crashed (inputs in filter/fuzz/artifacts)
+FUZZ_SECS ?= 600
+fuzz:
+	filter/fuzz/run.sh $(FUZZ_SECS)
+
+## fuzz-smoke: every fuzz target for 20 s (part of make test)
+fuzz-smoke:
+	filter/fuzz/run.sh 20
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,235 @@
+//! One decoder, one direction fuzzed: the fuzzer's bytes are the client's (or the upstream's) stream, cut
+//! where the first input bytes say, fed through the `Protocol` trait in the order the connection core keeps.
+//!
+//! Checked on every run:
+//! - a chunk is either an error or fully accounted for (`out.accounted() == chunk.len()`), and an error never
+//!   accounts for more than the chunk;
+//! - replies reported answered never outnumber the PINGs injected;
+//! - what the client receives is the upstream's bytes with some removed, order kept; nothing is removed when
+//!   no reply to the filter was reported; at most `max_reply` bytes per reply (NATS and framed);
+//! - no panic, no arithmetic overflow (the fuzz build has overflow checks on).
+
+use heartbeat::core::protocol::framed::{Framed, FramedSpec};
+use heartbeat::core::protocol::nats::Nats;
+use heartbeat::core::protocol::redis::Redis;
+use heartbeat::core::protocol::{Output, Protocol};
+
+use crate::{is_subsequence, Bytes, Cuts, UpstreamResult};
+
+/// What a protocol's conversation is made of, for the side that is not fuzzed.
+pub struct Pieces {
+    /// Client bytes sent before anything else (NATS `CONNECT`).
+    pub handshake: Vec<u8>,
+    /// Whole client frames (some of them PINGs of the client's own, which take a place in the PONG queue).
+    pub client_frames: Vec<Vec<u8>>,
+    /// Whole upstream frames, replies to PINGs among them.
+    pub replies: Vec<Vec<u8>>,
+    /// The most bytes one reply to the filter's PING may remove from the client's view (`None`: any reply).
+    pub max_reply: Option<usize>,
+    /// Every reply to the filter is removed whole when every PING went in before the upstream's first byte
+    /// (framed: a reply that starts while the filter is owed the next one is withheld, so exactly
+    /// `max_reply` bytes go per reply).
+    pub exact_reply: bool,
+}
+
+pub fn nats() -> (Box<dyn Protocol>, Pieces) {
+    let pieces = Pieces {
+        handshake: b"CONNECT {\"verbose\":false,\"headers\":true}\r\n".to_vec(),
+        client_frames: vec![
+            b"PING\r\n".to_vec(),
+            b"PUB a 6\r\nPONG\r\n\r\n".to_vec(),
+            b"SUB x 1\r\n".to_vec(),
+            b"HPUB a 12 14\r\nNATS/1.0\r\n\r\nhi\r\n".to_vec(),
+        ],
+        replies: vec![
+            b"PONG\r\n".to_vec(),
+            b"pong\n".to_vec(),
+            b"+OK\r\n".to_vec(),
+            b"PING\r\n".to_vec(),
+            b"MSG a 1 4\r\nPONG\r\n".to_vec(),
+        ],
+        max_reply: Some(b"PONG\r\n".len()),
+        exact_reply: false,
+    };
+    (Box::new(Nats::new()), pieces)
+}
+
+pub fn redis() -> (Box<dyn Protocol>, Pieces) {
+    let pieces = Pieces {
+        handshake: Vec::new(),
+        client_frames: vec![
+            b"*1\r\n$4\r\nPING\r\n".to_vec(),
+            b"GET k\r\n".to_vec(),
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec(),
+            b"MULTI\r\n".to_vec(),
+            b"EXEC\r\n".to_vec(),
+            b"BLPOP q 1\r\n".to_vec(),
+            b"SUBSCRIBE c\r\n".to_vec(),
+            b"HELLO 3\r\n".to_vec(),
+        ],
+        replies: vec![
+            b"+PONG\r\n".to_vec(),
+            b"+OK\r\n".to_vec(),
+            b"$-1\r\n".to_vec(),
+            b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n".to_vec(),
+            b"*2\r\n$4\r\npong\r\n$0\r\n\r\n".to_vec(),
+            b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n".to_vec(),
+            b"-NOAUTH Authentication required.\r\n".to_vec(),
+        ],
+        max_reply: None,
+        exact_reply: false,
+    };
+    (Box::new(Redis::new()), pieces)
+}
+
+pub fn framed(spec: FramedSpec) -> (Box<dyn Protocol>, Pieces) {
+    let pieces = Pieces {
+        handshake: Vec::new(),
+        client_frames: vec![spec.ping().to_vec()],
+        replies: vec![spec.pong().to_vec(), spec.ping().to_vec()],
+        max_reply: Some(spec.pong().len()),
+        exact_reply: true,
+    };
+    (Box::new(Framed::new(spec)), pieces)
+}
+
+/// The upstream direction of one decoder, followed as the connection core does, with what the client sees.
+pub struct UpstreamView {
+    out: Output,
+    sent: Vec<u8>,
+    seen: Vec<u8>,
+    answered: u64,
+    error: bool,
+}
+
+impl Default for UpstreamView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UpstreamView {
+    pub fn new() -> Self {
+        UpstreamView { out: Output::new(), sent: Vec::new(), seen: Vec::new(), answered: 0, error: false }
+    }
+
+    pub fn answered(&self) -> u64 {
+        self.answered
+    }
+
+    /// One upstream chunk. After an error the connection core forwards everything as it is (after giving back
+    /// what the decoder held), and so does this.
+    pub fn feed(&mut self, protocol: &mut dyn Protocol, chunk: &[u8], injected: u64) {
+        self.sent.extend_from_slice(chunk);
+        self.out.clear();
+        if self.error {
+            protocol.release_held(&mut self.out);
+            self.out.forward(chunk.len());
+        } else {
+            let (count, error) = protocol.on_upstream_bytes(chunk, &mut self.out).into_parts();
+            self.answered += u64::from(count.unwrap_or_else(|| self.out.pongs()));
+            if error.is_none() {
+                assert_eq!(self.out.accounted(), chunk.len(), "an Ok chunk must be fully accounted for");
+            } else {
+                assert!(self.out.accounted() <= chunk.len(), "an error accounted for more than the chunk");
+                protocol.release_held(&mut self.out);
+                self.out.forward(chunk.len() - self.out.accounted().min(chunk.len()));
+                self.error = true;
+            }
+        }
+        assert!(self.answered <= injected, "{} replies answered, {injected} PINGs injected", self.answered);
+        match self.out.apply(chunk) {
+            Some(bytes) => self.seen.extend_from_slice(&bytes),
+            None => self.seen.extend_from_slice(chunk),
+        }
+        assert!(self.seen.len() <= self.sent.len(), "the client received more than the upstream sent");
+    }
+
+    /// The upstream's stream ended: held bytes come back; then the client's view is checked.
+    pub fn finish(&mut self, protocol: &mut dyn Protocol, max_reply: Option<usize>, exact: bool) {
+        self.out.clear();
+        protocol.release_held(&mut self.out);
+        self.seen.extend(self.out.apply(&[]).unwrap_or_default());
+        assert!(is_subsequence(&self.seen, &self.sent), "the client's view is not the upstream's minus some bytes");
+        if self.answered == 0 {
+            assert_eq!(self.seen, self.sent, "bytes were removed but no reply to the filter was reported");
+        }
+        if let Some(max) = max_reply {
+            let removed = (self.sent.len() - self.seen.len()) as u64;
+            assert!(removed <= self.answered * max as u64, "{removed} bytes removed for {} replies", self.answered);
+            if exact {
+                assert_eq!(
+                    removed,
+                    self.answered * max as u64,
+                    "{removed} bytes removed for {} replies",
+                    self.answered
+                );
+            }
+        }
+    }
+}
+
+fn try_inject(protocol: &mut dyn Protocol, injected: &mut u64) {
+    if protocol.can_inject().is_ok() {
+        protocol.on_ping_injected();
+        *injected += 1;
+    }
+}
+
+/// The input is the client's stream: `flags`, cuts, then the bytes. After each chunk a PING goes in when the
+/// decoder allows it (flag bit 0), and an upstream reply from `pieces` follows (bit 1).
+pub fn client_side(protocol: &mut dyn Protocol, pieces: &Pieces, input: &mut Bytes) {
+    let flags = input.u8();
+    let mut cuts = Cuts::read(input);
+    let stream = input.rest();
+    let mut injected = 0u64;
+    let mut upstream = UpstreamView::new();
+    for (i, chunk) in cuts.split(stream).into_iter().enumerate() {
+        if protocol.on_client_bytes(chunk).is_err() {
+            // The core passes the connection through from here on: the decoder is not called again.
+            break;
+        }
+        if flags & 1 != 0 {
+            try_inject(protocol, &mut injected);
+        }
+        if flags & 2 != 0 && !pieces.replies.is_empty() {
+            let reply = &pieces.replies[(i + usize::from(flags >> 2)) % pieces.replies.len()];
+            upstream.feed(protocol, reply, injected);
+        }
+    }
+    upstream.finish(protocol, pieces.max_reply, false);
+}
+
+/// The input is the upstream's stream: injection and client-frame masks, cuts, then the bytes. Before chunk
+/// `i`, a PING goes in when bit `i % 8` of the first mask is set and the decoder allows it, and a whole client
+/// frame (which may be a PING of the client's own) when that bit of the second mask is set.
+pub fn upstream_side(protocol: &mut dyn Protocol, pieces: &Pieces, input: &mut Bytes) {
+    let initial = input.u8() % 4;
+    let inject_mask = input.u8();
+    let client_mask = input.u8();
+    let mut cuts = Cuts::read(input);
+    let stream = input.rest();
+    let mut injected = 0u64;
+    let mut client_ok = protocol.on_client_bytes(&pieces.handshake).is_ok();
+    assert!(client_ok, "the handshake parses");
+    for _ in 0..initial {
+        try_inject(protocol, &mut injected);
+    }
+    let before_stream = injected;
+    let mut upstream = UpstreamView::new();
+    for (i, chunk) in cuts.split(stream).into_iter().enumerate() {
+        let bit = 1u8 << (i % 8);
+        if client_ok && client_mask & bit != 0 && !pieces.client_frames.is_empty() {
+            let frame = &pieces.client_frames[(i / 8) % pieces.client_frames.len()];
+            client_ok = protocol.on_client_bytes(frame).is_ok();
+        }
+        if client_ok && inject_mask & bit != 0 {
+            try_inject(protocol, &mut injected);
+        }
+        upstream.feed(protocol, chunk, injected);
+    }
+    // A PING that went in after the upstream's first byte may have gone in inside a frame that then became
+    // its reply (forwarded, as it started before it was owed).
+    let exact = pieces.exact_reply && injected == before_stream;
+    upstream.finish(protocol, pieces.max_reply, exact);
+}
