@@ -22,11 +22,13 @@ pub type SharedWorker = Rc<RefCell<Option<Worker>>>;
 pub struct Root {
     worker: SharedWorker,
     metrics: Option<Metrics>,
+    /// This root context's share of `wasm_heap_bytes` (see `with_wasm_heap`).
+    heap_share: i64,
 }
 
 impl Root {
     pub fn new() -> Self {
-        Root { worker: Rc::new(RefCell::new(None)), metrics: None }
+        Root { worker: Rc::new(RefCell::new(None)), metrics: None, heap_share: 0 }
     }
 }
 
@@ -76,7 +78,7 @@ impl RootContext for Root {
         let Some(worker) = worker.as_mut() else { return };
         worker.tick(now(), &mut EnvoyTransport);
         if let Some(metrics) = &mut self.metrics {
-            metrics.publish(&with_wasm_heap(worker.stats()));
+            metrics.publish(&with_wasm_heap(worker.stats(), &mut self.heap_share));
         }
     }
 
@@ -89,17 +91,24 @@ impl RootContext for Root {
     }
 }
 
-/// The worker's stats plus the size of this VM's linear memory (`wasm_heap_bytes`, which the core never
-/// counts; 0 off wasm32).
-fn with_wasm_heap(stats: &crate::core::stats::Stats) -> crate::core::stats::Stats {
-    #[allow(unused_mut)]
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// This VM's linear memory as its root contexts have reported it so far, all together.
+    static HEAP_REPORTED: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// The worker's stats plus this root context's share of `wasm_heap_bytes`. The memory is the VM's, and a VM
+/// hosts one root context per listener using the filter: whichever ticks first after the memory grew reports
+/// the growth, so that the shares add up to the VM's size (0 off wasm32).
+fn with_wasm_heap(stats: &crate::core::stats::Stats, share: &mut i64) -> crate::core::stats::Stats {
     let mut stats = stats.clone();
     #[cfg(target_arch = "wasm32")]
     {
         let heap = ::core::arch::wasm32::memory_size(0) as i64 * 65536;
-        let stat = crate::core::stats::Stat::WasmHeapBytes;
-        stats.add(stat, heap - stats.get(stat));
+        *share += heap - HEAP_REPORTED.with(|r| r.replace(heap));
     }
+    let stat = crate::core::stats::Stat::WasmHeapBytes;
+    stats.add(stat, *share - stats.get(stat));
     stats
 }
 
