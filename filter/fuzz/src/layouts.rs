@@ -104,7 +104,7 @@ pub fn derived(input: &mut Bytes) -> FramedConfig {
         .map(|k| {
             let len = 1 + input.pick(3);
             let mut f = vec![0xf0 + k as u8];
-            f.extend(std::iter::repeat(0x5a).take(len - 1));
+            f.extend(std::iter::repeat_n(0x5a, len - 1));
             f
         })
         .collect();
@@ -119,7 +119,7 @@ pub fn derived(input: &mut Bytes) -> FramedConfig {
             header[length_offset as usize + at] = *b;
         }
         let body_len = usize::try_from(body_len).unwrap_or(0);
-        header.extend(std::iter::repeat(tag).take(body_len));
+        header.extend(std::iter::repeat_n(tag, body_len));
         header
     };
     let ping_kind = input.u8();
