@@ -5,6 +5,8 @@
 mod common;
 #[path = "suite/example_yaml.rs"]
 mod example_yaml_cases;
+#[path = "suite/false_closes.rs"]
+mod false_close_cases;
 #[path = "suite/fault_matrix.rs"]
 mod fault_matrix_cases;
 #[path = "suite/nats.rs"]

@@ -1,6 +1,6 @@
 //! Redis blocking commands through real Envoy and a real redis-server: a worker blocked in BLPOP longer than
 //! the detection bound is alive and is left alone; a server that hangs while a BLPOP waits is still closed,
-//! once the command's own timeout and then the bound have passed.
+//! once the command's own timeout and then `reply_timeout` (here equal to the bound) have passed.
 
 use super::common;
 
@@ -11,9 +11,10 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Bound 5 s: read idle 2 s, then 3 intervals of 1 s.
+/// Bound 5 s: read idle 2 s, then 3 intervals of 1 s; a server that owes a reply may take 5 s too.
 fn config() -> serde_json::Value {
-    json!({"protocol": "redis", "read_idle_timeout": "2s", "ping_interval": "1s", "max_missed_pongs": 3})
+    json!({"protocol": "redis", "read_idle_timeout": "2s", "ping_interval": "1s", "max_missed_pongs": 3,
+           "reply_timeout": "5s"})
 }
 
 #[test]
@@ -57,7 +58,7 @@ async fn blocking_commands_case() -> anyhow::Result<()> {
     assert_eq!(metrics::get(&stats, metrics::DEAD_CLOSED)?, 0, "a blocked worker was closed: {stats:?}");
     drop(worker);
 
-    // 3. The server hangs while BLPOP jobs 3 waits: closed 3 s + 5 s after the command went out.
+    // 3. The server hangs while BLPOP jobs 3 waits: closed 3 s + reply_timeout 5 s after the command went out.
     let mut raw = tokio::net::TcpStream::connect(addr).await?;
     raw.write_all(b"PING\r\n").await?;
     let mut buf = [0u8; 64];
@@ -71,7 +72,7 @@ async fn blocking_commands_case() -> anyhow::Result<()> {
     assert!(matches!(eof, Ok(Ok(0)) | Ok(Err(_))), "not closed 20 s after a hang under BLPOP 3: {eof:?}");
     assert!(
         closed_after >= Duration::from_secs(7) && closed_after <= Duration::from_millis(9500),
-        "closed {closed_after:?} after BLPOP 3 went out; expected 3 s + the 5 s bound (+ a tick)"
+        "closed {closed_after:?} after BLPOP 3 went out; expected 3 s + reply_timeout 5 s (+ a tick)"
     );
     redis.thaw().await?;
 
