@@ -51,6 +51,9 @@ pub struct ClusterSpec {
     pub upstream_port: u16,
     /// Cluster TCP keepalive 1 s idle / 1 s interval / 3 probes: the "tight keepalive" baseline.
     pub tight_keepalive: bool,
+    /// `TCP_USER_TIMEOUT` on the upstream sockets (`upstream_bind_config.socket_options`): the kernel aborts a
+    /// connection whose data or zero-window probes stay unacknowledged this long.
+    pub user_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -128,7 +131,20 @@ fn cluster(c: &ClusterSpec) -> Value {
         v["upstream_connection_options"] =
             json!({"tcp_keepalive": {"keepalive_time": 1, "keepalive_interval": 1, "keepalive_probes": 3}});
     }
+    if let Some(timeout) = c.user_timeout {
+        v["upstream_bind_config"] = user_timeout_bind_config(timeout);
+    }
     v
+}
+
+/// `TCP_USER_TIMEOUT` (IPPROTO_TCP = 6, option 18, milliseconds) on every upstream socket of a cluster, set
+/// before connect. The source address is the wildcard: the kernel picks the address and port as without it.
+pub fn user_timeout_bind_config(timeout: std::time::Duration) -> Value {
+    json!({
+        "source_address": {"address": "0.0.0.0", "port_value": 0},
+        "socket_options": [{"description": "TCP_USER_TIMEOUT", "level": 6, "name": 18,
+                            "int_value": timeout.as_millis(), "state": "STATE_PREBIND"}]
+    })
 }
 
 /// The filter configuration the suite uses unless a case says otherwise (issue 4): close bound 2 s + 3 × 1 s.
@@ -155,8 +171,8 @@ mod tests {
                 ListenerSpec { name: "plain".into(), port: 10001, filter: None, cluster: "up".into() },
             ],
             clusters: vec![
-                ClusterSpec { name: "up".into(), upstream_port: 4222, tight_keepalive: false },
-                ClusterSpec { name: "ka".into(), upstream_port: 4222, tight_keepalive: true },
+                ClusterSpec { name: "up".into(), upstream_port: 4222, tight_keepalive: false, user_timeout: None },
+                ClusterSpec { name: "ka".into(), upstream_port: 4222, tight_keepalive: true, user_timeout: None },
             ],
         };
         let v = cfg.render("/w/heartbeat.wasm");

@@ -1,6 +1,7 @@
-//! The four faults of issue 4, each run side by side against one upstream through one Envoy with a listener
-//! per setup: Envoy alone, Envoy + tight cluster TCP keepalive (1 s / 1 s / 3), Envoy + the heartbeat filter.
-//! Returns one row of the fault matrix; the caller asserts on `ok`.
+//! Every fault, each run side by side against one upstream through one Envoy with a listener per setup:
+//! Envoy alone, Envoy + tight cluster TCP keepalive (1 s / 1 s / 3), Envoy + the heartbeat filter, and the
+//! filter with `TCP_USER_TIMEOUT` on the upstream sockets. Returns one row of the fault matrix; the caller
+//! asserts on `ok`.
 
 use crate::blackhole::Blackhole;
 use crate::config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec};
@@ -19,7 +20,13 @@ pub enum Setup {
     Alone,
     TightKeepalive,
     Filter,
+    /// The filter, with `TCP_USER_TIMEOUT` ([`USER_TIMEOUT`]) on the cluster's upstream sockets: the kernel
+    /// aborts a connection whose data or zero-window probes stay unacknowledged that long.
+    FilterUserTimeout,
 }
+
+/// The `TCP_USER_TIMEOUT` of the `FilterUserTimeout` setup.
+pub const USER_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Setup {
     pub fn label(self) -> &'static str {
@@ -27,6 +34,7 @@ impl Setup {
             Setup::Alone => "envoy alone",
             Setup::TightKeepalive => "envoy + keepalive 1/1/3",
             Setup::Filter => "envoy + heartbeat",
+            Setup::FilterUserTimeout => "heartbeat + user timeout 3s",
         }
     }
     /// The name of the listener this setup gets in `envoy_for`.
@@ -35,9 +43,20 @@ impl Setup {
             Setup::Alone => "alone",
             Setup::TightKeepalive => "keepalive",
             Setup::Filter => "heartbeat",
+            Setup::FilterUserTimeout => "heartbeat_user_timeout",
         }
     }
-    pub const ALL: [Setup; 3] = [Setup::Alone, Setup::TightKeepalive, Setup::Filter];
+    fn cluster(self) -> &'static str {
+        match self {
+            Setup::TightKeepalive => "keepalive",
+            Setup::FilterUserTimeout => "user_timeout",
+            Setup::Alone | Setup::Filter => "plain",
+        }
+    }
+    pub fn has_filter(self) -> bool {
+        matches!(self, Setup::Filter | Setup::FilterUserTimeout)
+    }
+    pub const ALL: [Setup; 4] = [Setup::Alone, Setup::TightKeepalive, Setup::Filter, Setup::FilterUserTimeout];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,16 +73,23 @@ pub enum Fault {
     IdleReaper,
     /// The upstream answers late (2 × ping_interval) and streams large replies in slow chunks.
     AliveSlow,
+    /// redis-server is frozen while the client uploads a huge value as fast as it can: the client is
+    /// mid-frame (no PING can go) and, once the buffers fill, stuck.
+    HungUploading,
+    /// The same with every packet to and from redis-server dropped.
+    BlackholeUploading,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Hung,
         Fault::HungRedis,
         Fault::BlackholeIdle,
         Fault::BlackholeSending,
         Fault::IdleReaper,
         Fault::AliveSlow,
+        Fault::HungUploading,
+        Fault::BlackholeUploading,
     ];
 
     pub fn label(self) -> &'static str {
@@ -73,6 +99,8 @@ impl Fault {
             Fault::BlackholeSending => "blackhole, client sending",
             Fault::IdleReaper => "idle reaper (3 s)",
             Fault::AliveSlow => "alive but slow",
+            Fault::HungUploading => "hung process, client uploading",
+            Fault::BlackholeUploading => "blackhole, client uploading",
         }
     }
 }
@@ -123,16 +151,22 @@ pub async fn envoy_for(mode: Mode, upstream_port: u16, setups: &[Setup], filter:
         listeners.push(ListenerSpec {
             name: s.listener().into(),
             port: free_port()?,
-            filter: (*s == Setup::Filter).then(|| FilterSpec::v8(filter.clone())),
-            cluster: if *s == Setup::TightKeepalive { "keepalive".into() } else { "plain".into() },
+            filter: s.has_filter().then(|| FilterSpec::v8(filter.clone())),
+            cluster: s.cluster().into(),
         });
     }
     let cfg = EnvoyConfig {
         admin_port: free_port()?,
         listeners,
         clusters: vec![
-            ClusterSpec { name: "plain".into(), upstream_port, tight_keepalive: false },
-            ClusterSpec { name: "keepalive".into(), upstream_port, tight_keepalive: true },
+            ClusterSpec { name: "plain".into(), upstream_port, tight_keepalive: false, user_timeout: None },
+            ClusterSpec { name: "keepalive".into(), upstream_port, tight_keepalive: true, user_timeout: None },
+            ClusterSpec {
+                name: "user_timeout".into(),
+                upstream_port,
+                tight_keepalive: false,
+                user_timeout: Some(USER_TIMEOUT),
+            },
         ],
     };
     Envoy::start(mode, &cfg).await
@@ -152,7 +186,15 @@ fn cell(setup: Setup, o: &Outcome, watched: Duration, expected: String, ok: bool
 /// What each setup must show for a fault that kills the upstream silently.
 fn judge_dead(fault: Fault, setup: Setup, o: &Outcome, t: &Timing) -> (String, bool) {
     match (setup, fault) {
-        (Setup::Filter, _) => {
+        // The client is mid-frame all along: no evidence for the filter, which never closes on what the
+        // client does. The kernel sees the unacknowledged data (or the zero window) instead.
+        (Setup::FilterUserTimeout, Fault::HungUploading | Fault::BlackholeUploading) => {
+            let hi = USER_TIMEOUT + t.slack;
+            let ok = o.closed_after.is_some_and(|c| c <= hi);
+            (format!("closed within {:.1} s", hi.as_secs_f64()), ok)
+        }
+        (_, Fault::HungUploading | Fault::BlackholeUploading) => ("open".into(), o.closed_after.is_none()),
+        (Setup::Filter | Setup::FilterUserTimeout, _) => {
             let hi = t.bound() + t.slack;
             // Not before the read-idle timeout: an earlier close would be for some other reason.
             let lo = t.read_idle;
@@ -205,7 +247,38 @@ pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<R
         }
         Fault::IdleReaper => idle_reaper(mode, setups).await,
         Fault::AliveSlow => alive_slow(mode, setups, &t).await,
+        Fault::HungUploading | Fault::BlackholeUploading => uploading(mode, fault, setups, &t).await,
     }
+}
+
+/// The client uploads one huge Redis value as fast as Envoy takes it; the fault strikes as it starts.
+async fn uploading(mode: Mode, fault: Fault, setups: &[Setup], t: &Timing) -> anyhow::Result<Row> {
+    let redis = Upstream::redis(mode, &[]).await?;
+    let filter = filter_config("redis", "30s");
+    let envoy = envoy_for(mode, redis.port, setups, &filter).await?;
+    let mut probes = Vec::new();
+    for s in setups {
+        probes.push(Probe::connect(envoy.listener(s.listener()), Proto::Redis).await.map_err(|e| envoy.explain(e))?);
+    }
+    let _blackhole = if fault == Fault::HungUploading {
+        redis.freeze().await?;
+        None
+    } else {
+        Some(Blackhole::start(redis.port)?)
+    };
+    let outcomes = futures::future::join_all(probes.iter_mut().map(|p| p.upload(WATCH))).await;
+    if fault == Fault::HungUploading {
+        redis.thaw().await?;
+    }
+    let cells = setups
+        .iter()
+        .zip(&outcomes)
+        .map(|(s, o)| {
+            let (expected, ok) = judge_dead(fault, *s, o, t);
+            cell(*s, o, WATCH, expected, ok)
+        })
+        .collect();
+    Ok(Row { fault: fault.label().into(), protocol: "redis".into(), filter_config: filter, cells })
 }
 
 /// Redis reaps connections idle for 3 s. Envoy alone and TCP keepalive (kernel-level, invisible to Redis)
@@ -232,7 +305,9 @@ async fn idle_reaper(mode: Mode, setups: &[Setup]) -> anyhow::Result<Row> {
     for (s, r) in setups.iter().zip(results) {
         let (o, works) = r.map_err(|e| envoy.explain(e))?;
         let (expected, ok) = match s {
-            Setup::Filter => ("open, next request works".to_string(), o.closed_after.is_none() && works),
+            Setup::Filter | Setup::FilterUserTimeout => {
+                ("open, next request works".to_string(), o.closed_after.is_none() && works)
+            }
             _ => ("closed by the reaper".to_string(), o.closed_after.is_some()),
         };
         cells.push(cell(*s, &o, watched, expected, ok));

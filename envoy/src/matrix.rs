@@ -63,15 +63,15 @@ impl Matrix {
     pub fn render(&self) -> String {
         let setups: Vec<String> =
             self.rows.first().map(|r| r.cells.iter().map(|c| c.setup.clone()).collect()).unwrap_or_default();
-        let mut out = format!("{:<34}", "fault (protocol)");
+        let mut out = format!("{:<40}", "fault (protocol)");
         for s in &setups {
             out += &format!(" | {s:<24}");
         }
         out += "\n";
-        out += &"-".repeat(34 + setups.len() * 27);
+        out += &"-".repeat(40 + setups.len() * 27);
         out += "\n";
         for r in &self.rows {
-            out += &format!("{:<34}", format!("{} ({})", r.fault, r.protocol));
+            out += &format!("{:<40}", format!("{} ({})", r.fault, r.protocol));
             for c in &r.cells {
                 let v = match c.closed_after_s {
                     Some(s) => format!("closed {s:.2} s"),

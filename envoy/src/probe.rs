@@ -125,6 +125,37 @@ impl Probe {
         }
     }
 
+    /// Uploads one never-ending Redis value (`SET upload <1 GB>`) as fast as the connection takes it, for up to
+    /// `limit`, and notes when the connection closed (EOF, or an error reading or writing).
+    pub async fn upload(&mut self, limit: Duration) -> Outcome {
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + limit;
+        let (mut reader, mut writer) = self.stream.split();
+        let header = b"*3\r\n$3\r\nSET\r\n$6\r\nupload\r\n$1000000000\r\n".to_vec();
+        let piece = vec![b'u'; 64 * 1024];
+        let write = async {
+            writer.write_all(&header).await?;
+            loop {
+                writer.write_all(&piece).await?;
+            }
+            #[allow(unreachable_code)]
+            std::io::Result::Ok(())
+        };
+        let mut buf = [0u8; 1024];
+        let closed = |how: String| Outcome { closed_after: Some(start.elapsed()), received: 0, how };
+        tokio::select! {
+            r = write => closed(format!("write error: {r:?}")),
+            r = reader.read(&mut buf) => match r {
+                Ok(0) => closed("EOF".into()),
+                Ok(n) => closed(format!("unexpected reply mid-upload: {:?}", String::from_utf8_lossy(&buf[..n]))),
+                Err(e) => closed(format!("read error: {e}")),
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                Outcome { closed_after: None, received: 0, how: format!("still open at {limit:?}") }
+            }
+        }
+    }
+
     /// For NATS: (bytes that are not a whole `PING\r\n` from the server, number of server PINGs).
     fn split_server_pings(&self, chunk: &[u8]) -> (usize, usize) {
         if self.proto != Proto::Nats {
