@@ -22,7 +22,12 @@ async fn one_listener(mode: Mode, upstream: u16, filter: FilterSpec) -> anyhow::
             filter: Some(filter),
             cluster: "up".into(),
         }],
-        clusters: vec![ClusterSpec { name: "up".into(), upstream_port: upstream, tight_keepalive: false, user_timeout: None }],
+        clusters: vec![ClusterSpec {
+            name: "up".into(),
+            upstream_port: upstream,
+            tight_keepalive: false,
+            user_timeout: None,
+        }],
     };
     Envoy::start(mode, &cfg).await
 }
