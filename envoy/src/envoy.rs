@@ -1,7 +1,7 @@
 //! One Envoy, in a container (testcontainers, host network) or as a local process, started from a rendered
 //! bootstrap and ready to take connections on every listener.
 
-use crate::config::EnvoyConfig;
+use crate::config::{EnvoyConfig, ListenerSpec, Options};
 use crate::mode::Mode;
 use crate::process::Process;
 use crate::{admin, paths};
@@ -38,14 +38,29 @@ pub struct Envoy {
     admin_port: u16,
     listeners: BTreeMap<String, u16>,
     pub dir: PathBuf,
+    /// What `update_listeners` needs to render a new LDS file.
+    cfg: EnvoyConfig,
+    opts: Options,
+    wasm_seen: String,
+    lds_version: std::sync::atomic::AtomicU64,
 }
 
 const IN_CONTAINER_DIR: &str = "/etc/heartbeat";
 
 impl Envoy {
     pub async fn start(mode: Mode, cfg: &EnvoyConfig) -> anyhow::Result<Envoy> {
+        Envoy::start_with(mode, cfg, &Options::default()).await
+    }
+
+    /// `start` with per-case options: workers, drain time, failure policy, another filter build, LDS from a file.
+    pub async fn start_with(mode: Mode, cfg: &EnvoyConfig, opts: &Options) -> anyhow::Result<Envoy> {
         let dir = paths::scratch_dir("envoy")?;
-        let wasm = if cfg.needs_wasm() { Some(paths::require_wasm()?) } else { None };
+        let wasm = match (&opts.wasm, cfg.needs_wasm()) {
+            (Some(w), _) if w.is_file() => Some(w.clone()),
+            (Some(w), _) => anyhow::bail!("filter build not found at {}", w.display()),
+            (None, true) => Some(paths::require_wasm()?),
+            (None, false) => None,
+        };
         let (wasm_seen, yaml_seen) = match mode {
             Mode::Container => (format!("{IN_CONTAINER_DIR}/heartbeat.wasm"), format!("{IN_CONTAINER_DIR}/envoy.yaml")),
             Mode::Process => (
@@ -53,20 +68,34 @@ impl Envoy {
                 dir.join("envoy.yaml").display().to_string(),
             ),
         };
+        // LDS: the listeners file lives in a directory of its own, mounted whole in container mode, so that a
+        // file renamed over it on the host is a move Envoy's watch sees.
+        let lds_host = dir.join("lds");
+        let lds_seen = match mode {
+            Mode::Container => format!("{IN_CONTAINER_DIR}/lds"),
+            Mode::Process => lds_host.display().to_string(),
+        };
+        if opts.lds {
+            std::fs::create_dir_all(&lds_host)?;
+            let first = cfg.render_lds(&cfg.listeners, &wasm_seen, opts, 1);
+            std::fs::write(lds_host.join("listeners.yaml"), serde_json::to_string_pretty(&first)?)?;
+        }
         let yaml_host = dir.join("envoy.yaml");
-        std::fs::write(&yaml_host, serde_json::to_string_pretty(&cfg.render(&wasm_seen))?)?;
-        // One worker keeps a dozen concurrent Envoys cheap on 2 cores; no hot restart, so that
+        let bootstrap = cfg.render_with(&wasm_seen, opts, &lds_seen, &format!("{lds_seen}/listeners.yaml"));
+        std::fs::write(&yaml_host, serde_json::to_string_pretty(&bootstrap)?)?;
+        // One worker by default keeps a dozen concurrent Envoys cheap on 2 cores; no hot restart, so that
         // several Envoys can share the host network namespace.
+        let (concurrency, drain) = (opts.concurrency().to_string(), opts.drain_time_s().to_string());
         let args: Vec<String> = [
             "-c",
             &yaml_seen,
             "--concurrency",
-            "1",
+            &concurrency,
             "--disable-hot-restart",
             "--log-level",
             "info",
             "--drain-time-s",
-            "1",
+            &drain,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -88,6 +117,12 @@ impl Envoy {
                             .with_access_mode(AccessMode::ReadOnly),
                     );
                 }
+                if opts.lds {
+                    req = req.with_mount(
+                        Mount::bind_mount(lds_host.display().to_string(), lds_seen.clone())
+                            .with_access_mode(AccessMode::ReadOnly),
+                    );
+                }
                 Backend::Container(Box::new(
                     req.start().await.map_err(|e| anyhow::anyhow!("starting the Envoy container: {e}"))?,
                 ))
@@ -99,6 +134,10 @@ impl Envoy {
             admin_port: cfg.admin_port,
             listeners: cfg.listeners.iter().map(|l| (l.name.clone(), l.port)).collect(),
             dir,
+            cfg: cfg.clone(),
+            opts: opts.clone(),
+            wasm_seen,
+            lds_version: std::sync::atomic::AtomicU64::new(1),
         };
         if let Err(e) = envoy.wait_ready(Duration::from_secs(60)).await {
             return Err(anyhow::anyhow!("Envoy did not become ready: {e}\n--- Envoy log ---\n{}", envoy.log_tail(80)));
@@ -146,6 +185,30 @@ impl Envoy {
 
     pub fn admin_port(&self) -> u16 {
         self.admin_port
+    }
+
+    /// Replaces the listeners of an Envoy started with `Options { lds: true, .. }`: the new LDS file is written
+    /// beside the watched one and renamed over it (Envoy reacts to the move). Returns at once; watch
+    /// `listener_manager.lds.update_success` / `update_rejected` in `/stats` for Envoy's verdict.
+    pub fn update_listeners(&self, listeners: &[ListenerSpec]) -> anyhow::Result<()> {
+        anyhow::ensure!(self.opts.lds, "update_listeners needs an Envoy started with Options {{ lds: true, .. }}");
+        for l in listeners {
+            anyhow::ensure!(
+                self.listeners.get(&l.name) == Some(&l.port),
+                "listener {} must keep its name and port {}",
+                l.name,
+                l.port
+            );
+        }
+        let version = self.lds_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let lds = self.cfg.render_lds(listeners, &self.wasm_seen, &self.opts, version);
+        let dir = self.dir.join("lds");
+        let tmp = dir.join(format!(".listeners-{version}.yaml"));
+        std::fs::write(&tmp, serde_json::to_string_pretty(&lds)?)?;
+        // Kept for post-mortems beside the live file (a name Envoy does not read).
+        let _ = std::fs::copy(&tmp, self.dir.join(format!("lds-v{version}.yaml")));
+        std::fs::rename(&tmp, dir.join("listeners.yaml"))?;
+        Ok(())
     }
 
     /// All of `/stats` (counters and gauges).

@@ -46,6 +46,12 @@ impl StreamContext for Stream {
                 return Action::Continue;
             }
         };
+        // Test-only (cargo feature `test-trap`, never in a release build): trap the VM on a magic client
+        // message, so that the Envoy suite can watch Envoy's `failure_policy` at work.
+        #[cfg(feature = "test-trap")]
+        if data.windows(19).any(|w| w == b"HEARTBEAT-TEST-TRAP") {
+            panic!("heartbeat: test-trap: the client sent HEARTBEAT-TEST-TRAP on connection {id}");
+        }
         let keep_buffer = self.with_worker(false, |w| w.client_data(id, &data, end_of_stream, now()));
         // Pausing keeps Envoy's read buffer reachable for a later PING; the continue sends the bytes on at
         // once. If the continue is refused, never strand the client's bytes: let them go the normal way.
