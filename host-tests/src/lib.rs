@@ -1,7 +1,7 @@
 //! A native proxy-wasm host for **network (L4) filters**, built on wasmtime, that plays Envoy
 //! 1.40 with a wasm filter in front of `tcp_proxy`: deterministic, fast, no Envoy needed.
 //!
-//! What it reproduces (measured on Envoy 1.40, see `shared/notes/envoy-l4-wasm.md`):
+//! What it reproduces (measured on Envoy 1.40, see `docs/envoy-l4-wasm.md`):
 //! - ABI 0.2.1 host calls with Envoy's statuses: data buffers exist only in their callback, or
 //!   for the read buffer after `on_downstream_data` returned Pause; set-buffer prepend / replace /
 //!   append rules; continue and close deferred until the VM call returns; no continue upstream.
