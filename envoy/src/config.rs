@@ -251,7 +251,7 @@ pub fn user_timeout_bind_config(timeout: std::time::Duration) -> Value {
     })
 }
 
-/// The filter configuration the suite uses unless a case says otherwise (issue 4): close bound 2 s + 3 × 1 s.
+/// The filter configuration the suite uses unless a case says otherwise: close bound 2 s + 3 × 1 s.
 pub fn default_filter_config(protocol: &str) -> Value {
     json!({"protocol": protocol, "read_idle_timeout": "2s", "ping_interval": "1s",
            "max_missed_pongs": 3, "write_idle_keepalive": "30s"})

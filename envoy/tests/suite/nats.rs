@@ -1,4 +1,4 @@
-//! NATS through real Envoy with the filter, real nats-server, real async-nats clients (issue 2's proof).
+//! NATS through real Envoy with the filter, real nats-server, real async-nats clients.
 
 use super::common;
 

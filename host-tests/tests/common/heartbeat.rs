@@ -24,7 +24,7 @@ pub fn plugin() -> &'static Plugin {
     })
 }
 
-/// The issue's example timings: PING after 2 s of upstream silence, then every 1 s, closed after 3 missed.
+/// The standard test timings: PING after 2 s of upstream silence, then every 1 s, closed after 3 missed.
 pub fn config(protocol: &str) -> String {
     format!(
         r#"{{"protocol":"{protocol}","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3,"write_idle_keepalive":"30s"}}"#
