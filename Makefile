@@ -47,6 +47,18 @@ bench: build deps
 	$(CARGO) test -q --release -p heartbeat --test protocol_nats --test protocol_redis --test protocol_framed \
 		-- --ignored --nocapture
 
+## soak: thousands of NATS, Redis and framed connections through Envoy with 2 workers for SOAK_SECS (600) while
+## one upstream per protocol freezes and thaws at random: exact replies, closes within the bound, no false close,
+## counters balanced, Envoy's RSS and the filter's wasm heap flat; prints the figures, fails on any miss
+SOAK_SECS ?= 600
+.PHONY: soak soak-smoke
+soak: build deps
+	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin soak -- --duration $(SOAK_SECS)
+
+## soak-smoke: the soak for 60 s
+soak-smoke: build deps
+	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin soak -- --duration 60
+
 ## fuzz: every libFuzzer target of the core (filter/fuzz) for FUZZ_SECS seconds each, one after another; installs
 ## the nightly toolchain and cargo-fuzz on first use; fails if any target crashed (inputs in filter/fuzz/artifacts)
 FUZZ_SECS ?= 600
