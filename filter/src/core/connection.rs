@@ -6,7 +6,7 @@
 //!   the upstream never do (a write to a dead peer "succeeds" for 15 minutes).
 //! - After `read_idle_timeout` of upstream silence, and then every `ping_interval`, the connection sends a
 //!   PING if the client's stream is at a safe point. A PING that goes unanswered for an interval is a miss;
-//!   so is every further interval while one of the filter's PINGs is still unanswered. After
+//!   so is every interval at whose start one of the filter's PINGs (probe or keepalive) is still unanswered. After
 //!   `max_missed_pongs` misses, each given a full `ping_interval`, the upstream is dead.
 //! - What the client does is no evidence against the upstream. A probe deferred because the client is in
 //!   the middle of a frame (a slow upload, a value streamed from a slow source, a pause) counts nothing: the
@@ -376,14 +376,17 @@ impl Connection {
                     Timeout::Inject(PingKind::Probe)
                 }
                 Err(defer) => {
-                    if self.misses > 0 && self.pings_owed > 0 {
-                        // One of the filter's PINGs is still out: this interval counts against the upstream
-                        // even though no new PING can go.
+                    if self.pings_owed > 0 {
+                        // One of the filter's PINGs (a probe, or a keepalive) is already out and answered in
+                        // order: the upstream is as well placed as if this probe had gone now, so the interval
+                        // counts against it even though no new PING can go (Redis cannot queue one behind
+                        // another filter PING's reply).
                         self.misses += 1;
                         self.last_probe = now;
                     } else {
                         // No evidence either way (the client is mid-frame, or owes the upstream its handshake).
                         self.probe_retry = now.after(config.ping_interval);
+                        self.last_probe = now;
                     }
                     Timeout::Deferred(PingKind::Probe, defer)
                 }
@@ -411,9 +414,14 @@ impl Connection {
     }
 
     /// The PING could not be written (Envoy had no buffer for the connection): try again an interval later.
+    /// A probe that did not go is no evidence: its miss is taken back.
     pub fn ping_failed(&mut self, kind: PingKind, now: Instant, config: &Config) {
-        if kind == PingKind::Keepalive {
-            self.keepalive_retry = now.after(config.ping_interval);
+        match kind {
+            PingKind::Keepalive => self.keepalive_retry = now.after(config.ping_interval),
+            PingKind::Probe => {
+                self.misses = self.misses.saturating_sub(1);
+                self.probe_retry = now.after(config.ping_interval);
+            }
         }
     }
 }

@@ -473,3 +473,26 @@ fn an_invalid_reply_in_the_filters_slot_reaches_the_client_the_same_however_it_i
     views.push(client_view_of(&mut c, &bytes, |_, _| {}));
     assert!(views.iter().all(|v| v == stream), "{views:?}");
 }
+
+#[test]
+fn an_unanswered_keepalive_counts_like_a_probe_when_no_new_ping_can_go() {
+    // Redis cannot queue a probe behind the keepalive's reply: the keepalive itself is the evidence, and the
+    // dead upstream is closed within the usual bound of its last byte.
+    let cfg = config(Some(1000));
+    let mut c = redis_conn();
+    c.on_client_data(b"PING\r\n", false, at(0));
+    c.on_upstream_data(b"+PONG\r\n", false, at(5), &mut Output::new());
+    let seen = run_until(&mut c, &cfg, 20_000);
+    assert_eq!(seen[0], (1000, Timeout::Inject(PingKind::Keepalive)), "{seen:?}");
+    let probes: Vec<_> = seen.iter().filter(|(_, t)| !matches!(t, Timeout::Deferred(PingKind::Keepalive, _))).collect();
+    let deferred = Timeout::Deferred(PingKind::Probe, Defer::RepliesOutstanding);
+    assert_eq!(probes[1..4], [&(2005, deferred), &(3005, deferred), &(4005, deferred)], "{seen:?}");
+    assert!(
+        matches!(
+            probes[4],
+            (5005, Timeout::Dead(Dead { evidence: Evidence::PingsUnanswered, missed: 3, pings_unanswered: 1, .. }))
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(probes.len(), 5, "{seen:?}");
+}

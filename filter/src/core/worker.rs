@@ -35,6 +35,8 @@ pub struct Worker {
     stats: Stats,
     /// Scratch space for upstream chunk edits, reused so that the data path does not allocate.
     edits: Output,
+    /// Connections handled by the current tick, to re-arm once it is done (reused).
+    due_again: Vec<ConnId>,
 }
 
 impl Worker {
@@ -45,6 +47,7 @@ impl Worker {
             timers: Timers::new(),
             stats: Stats::default(),
             edits: Output::new(),
+            due_again: Vec::new(),
         }
     }
 
@@ -185,8 +188,16 @@ impl Worker {
             }
             let after = conn.phase();
             self.phase_changed(id, before, after);
+            self.due_again.push(id);
+        }
+        // Re-armed only after the loop: a connection whose next deadline is already due waits for the next
+        // tick instead of being popped again in this one. A deadline that failed to move on can then cost a
+        // tick's work, never hang the worker (and with it every connection of this Envoy worker).
+        let mut due_again = std::mem::take(&mut self.due_again);
+        for id in due_again.drain(..) {
             self.schedule(id);
         }
+        self.due_again = due_again;
     }
 
     /// Keeps the heap holding the connection's earliest deadline. Later deadlines are left to lazy re-arming.

@@ -72,18 +72,26 @@ fn ticks_visit_only_due_connections_and_reads_do_not_touch_the_heap() {
     assert_eq!(w.connection_count(), 9_999);
 }
 
+/// A PING Envoy had no buffer for never reached the upstream: no evidence, so no miss. It is counted as
+/// deferred and tried again each interval; once a PING goes, the usual bound applies from there.
 #[test]
-fn a_refused_injection_is_counted_as_deferred_and_the_bound_still_holds() {
+fn a_refused_injection_is_counted_as_deferred_and_is_no_evidence() {
     let mut w = worker();
     let mut t = Recorder { refuse: true, ..Default::default() };
     w.open(1, at(0));
     w.client_data(1, CONNECT, false, at(0));
-    for ms in (0..=4000).step_by(10) {
+    for ms in (0..=10_000).step_by(10) {
         w.tick(at(ms), &mut t);
     }
-    assert_eq!(w.stats().get(Stat::InjectionsDeferred), 2);
+    assert_eq!(w.stats().get(Stat::InjectionsDeferred), 9, "at 2 s, then every interval");
+    assert!(t.closed.is_empty(), "closed without a PING ever reaching the upstream: {:?}", t.closed);
+    t.refuse = false;
+    for ms in (10_010..=20_000).step_by(10) {
+        w.tick(at(ms), &mut t);
+    }
+    assert_eq!(t.injected.len(), 2, "two PINGs (max_missed_pongs 2), then the verdict");
     assert_eq!(t.closed.len(), 1);
-    assert_eq!(t.closed[0].1.silent_for, std::time::Duration::from_secs(4));
+    assert_eq!(t.closed[0].1.silent_for, std::time::Duration::from_secs(13));
 }
 
 #[test]
