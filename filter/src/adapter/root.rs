@@ -32,7 +32,21 @@ impl Root {
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// Envoy is done with this root context (its listener's filter chain was drained or replaced, or the VM
+    /// is going): no tick will come again, so its connections are no longer watched. Forget them and publish,
+    /// so that `connections_monitored` and the PING counters do not keep them for good.
+    fn on_done(&mut self) -> bool {
+        let mut worker = self.worker.borrow_mut();
+        if let Some(worker) = worker.as_mut() {
+            worker.forget_all();
+            if let Some(metrics) = &mut self.metrics {
+                metrics.publish(&with_wasm_heap(worker.stats(), &mut self.heap_share));
+            }
+        }
+        true
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {

@@ -149,6 +149,15 @@ impl Worker {
         self.timers.retain(|at, id| connections.get(&id).is_some_and(|conn| conn.scheduled == Some(at)));
     }
 
+    /// Nothing will drive this worker again (its root context is done): forget every connection as closed.
+    pub fn forget_all(&mut self) {
+        let connections = std::mem::take(&mut self.connections);
+        for (id, conn) in connections {
+            self.forget(id, conn);
+        }
+        self.timers.retain(|_, _| false);
+    }
+
     fn forget(&mut self, id: ConnId, mut conn: Connection) {
         let before = conn.phase();
         conn.end();

@@ -148,3 +148,19 @@ fn closed_connections_do_not_leave_their_timers_behind() {
     }
     assert_eq!(worker.connection_count(), 10);
 }
+
+#[test]
+fn forget_all_counts_every_connection_as_closed() {
+    let mut w = worker();
+    let mut t = Recorder::default();
+    for id in 0..3 {
+        w.open(id, at(0));
+        w.client_data(id, CONNECT, false, at(0));
+    }
+    w.tick(at(2000), &mut t);
+    assert_eq!(w.stats().get(Stat::ConnectionsMonitored), 3);
+    w.forget_all();
+    assert_eq!(w.stats().get(Stat::ConnectionsMonitored), 0);
+    assert_eq!(w.stats().get(Stat::PingsUnanswered), 3, "the PINGs still out are accounted for");
+    assert_eq!((w.connection_count(), w.timer_entries()), (0, 0));
+}
