@@ -20,12 +20,15 @@ build:
 deps:
 	envoy/bootstrap.sh
 
-## test: every test: the core's unit tests, the wasm host scenarios, the Envoy integration suite
-# The faithfulness check runs the binary `cargo test --workspace` just built: `cargo run -p` would resolve the
-# dependencies' features for one package and rebuild them (about 3 minutes on 2 cores).
+## test: every test: the core's unit tests, the wasm host scenarios, the Envoy integration suite, the
+## faithfulness check, and short runs of the soak (60 s) and of every fuzz target (20 s each) so they cannot rot
+# The faithfulness check and the soak run the binaries `cargo test --workspace` just built: `cargo run -p` would
+# resolve the dependencies' features for one package and rebuild them (3 to 7 minutes on 2 cores).
 test: build deps
 	$(CARGO) test --workspace --release
 	target/release/faithfulness
+	target/release/soak --duration 60
+	$(MAKE) --no-print-directory fuzz-smoke
 
 test-unit:
 	$(CARGO) test -p heartbeat

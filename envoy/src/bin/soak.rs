@@ -34,8 +34,9 @@ use tokio::time::Instant;
 const READ_IDLE: Duration = Duration::from_millis(300);
 const PING_INTERVAL: Duration = Duration::from_millis(200);
 const MAX_MISSED: u32 = 3;
-/// NATS listeners also send write-idle keepalives, sooner than read-idle (so that they are the PINGs that
-/// keep those connections' reads fresh); Redis and framed listeners have none (see `--redis-keepalive-ms`).
+/// NATS and Redis listeners also send write-idle keepalives, sooner than read-idle (so that they are the PINGs
+/// that keep those connections' reads fresh, and a keepalive is often the only PING out when a server hangs);
+/// framed listeners have none. `--redis-keepalive-ms 0` turns Redis's off.
 const KEEPALIVE: Duration = Duration::from_millis(250);
 /// While a reply is owed, the filter judges the upstream on `reply_timeout` after the later of its last
 /// byte and the request; the soak sets it to the bound so that one limit covers both.
@@ -97,7 +98,12 @@ struct Args {
 }
 
 fn parse_args(argv: &[String]) -> anyhow::Result<Args> {
-    let mut a = Args { duration: Duration::from_secs(600), seed: Rng::clock_seed(), slots: 16, redis_keepalive: None };
+    let mut a = Args {
+        duration: Duration::from_secs(600),
+        seed: Rng::clock_seed(),
+        slots: 16,
+        redis_keepalive: Some(KEEPALIVE),
+    };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
         let mut value = || -> anyhow::Result<u64> {
@@ -108,7 +114,9 @@ fn parse_args(argv: &[String]) -> anyhow::Result<Args> {
             "--duration" => a.duration = Duration::from_secs(value()?),
             "--seed" => a.seed = value()?,
             "--slots" => a.slots = usize::try_from(value()?)?,
-            "--redis-keepalive-ms" => a.redis_keepalive = Some(Duration::from_millis(value()?)),
+            "--redis-keepalive-ms" => {
+                a.redis_keepalive = Some(Duration::from_millis(value()?)).filter(|k| !k.is_zero())
+            }
             other => anyhow::bail!(
                 "unknown argument {other} (usage: soak [--duration SECS] [--seed N] [--slots N] [--redis-keepalive-ms MS])"
             ),
