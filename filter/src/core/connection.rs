@@ -18,8 +18,8 @@
 //!   reply (a slow query, a Redis command), and when its client may be holding it back: once Envoy holds
 //!   more bytes for a client than the client reads, tcp_proxy stops reading from the upstream, and the answer
 //!   to the filter's PING waits behind them. The filter cannot see Envoy's buffers, so a connection whose
-//!   upstream delivered [`HOLD_BACK_BYTES`] within `reply_timeout` before it went silent counts as possibly
-//!   held back.
+//!   upstream delivered [`HOLD_BACK_BYTES`] within one `reply_timeout`, ending less than `reply_timeout`
+//!   before it went silent, counts as possibly held back.
 //! - A blocking command (Redis `BLPOP list 5`) entitles the upstream to silence until its timeout runs out:
 //!   read-idle counts from the later of the last upstream byte and that moment (timeouts of pipelined blocking
 //!   commands add up; timeout 0 suspends probing until the reply starts). The allowance only postpones the
@@ -153,9 +153,11 @@ pub struct Connection {
     probe_retry: Instant,
     /// Since when the upstream owes the client a reply, if it does.
     owed_since: Option<Instant>,
-    /// Upstream bytes since `heavy_at`, and when they last added up to [`HOLD_BACK_BYTES`].
+    /// Upstream bytes counted in blocks of [`HOLD_BACK_BYTES`]: those of the current block and when it began,
+    /// and the last full block (when it began, when it ended).
     flow_bytes: u32,
-    heavy_at: Option<Instant>,
+    flow_from: Instant,
+    heavy: Option<(Instant, Instant)>,
     /// A deferred keepalive is retried no sooner than this.
     keepalive_retry: Instant,
     misses: u32,
@@ -176,7 +178,8 @@ impl Connection {
             probe_retry: Instant::default(),
             owed_since: None,
             flow_bytes: 0,
-            heavy_at: None,
+            flow_from: now,
+            heavy: None,
             keepalive_retry: now,
             misses: 0,
             pings_owed: 0,
@@ -245,10 +248,13 @@ impl Connection {
         if !data.is_empty() {
             self.last_read = now;
             let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            if self.flow_bytes == 0 {
+                self.flow_from = now;
+            }
             self.flow_bytes = self.flow_bytes.saturating_add(len);
             if self.flow_bytes >= HOLD_BACK_BYTES {
                 self.flow_bytes = 0;
-                self.heavy_at = Some(now);
+                self.heavy = Some((self.flow_from, now));
             }
             // With misses counted, the deadline was a probe interval; it now goes back to read-idle,
             // which can be sooner.
@@ -321,8 +327,14 @@ impl Connection {
     fn reply_due(&self, config: &Config) -> Option<Instant> {
         let silent_since = self.last_read.max(self.quiet_until);
         let owed = self.owed_since.map(|since| since.max(silent_since));
-        let held_back =
-            self.heavy_at.filter(|at| at.after(config.reply_timeout) > self.last_read).map(|_| self.last_read);
+        // A block of HOLD_BACK_BYTES that took at most reply_timeout and ended less than reply_timeout before
+        // the silence began.
+        let held_back = self
+            .heavy
+            .filter(|(from, to)| {
+                to.since(*from) <= config.reply_timeout && to.after(config.reply_timeout) > self.last_read
+            })
+            .map(|_| self.last_read);
         owed.max(held_back).map(|since| since.after(config.reply_timeout))
     }
 

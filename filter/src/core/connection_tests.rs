@@ -405,6 +405,23 @@ fn a_client_that_may_be_holding_the_upstream_back_is_judged_on_reply_timeout() {
         matches!(seen.last(), Some((6199, Timeout::Dead(Dead { evidence: Evidence::PingsUnanswered, .. })))),
         "{seen:?}"
     );
+
+    // As much, but trickled over longer than reply_timeout (a line every 200 ms): no sign of back-pressure,
+    // the usual bound.
+    let mut c = conn();
+    c.on_client_data(b"SUB trickle\n", false, at(0));
+    for i in 0..256u64 {
+        c.on_upstream_data(&line, false, at(1000 + i * 200), &mut out);
+    }
+    let last = 1000 + 255 * 200;
+    let seen = run_until(&mut c, &cfg, last + 60_000);
+    let dead = Timeout::Dead(Dead {
+        evidence: Evidence::PingsUnanswered,
+        silent_for: Duration::from_secs(5),
+        missed: 3,
+        pings_unanswered: 3,
+    });
+    assert_eq!(seen.last(), Some(&(last + 5000, dead)), "{seen:?}");
 }
 
 #[test]
