@@ -71,9 +71,18 @@ pub async fn wait_stats(
     limit: Duration,
     pred: impl Fn(&BTreeMap<String, i64>) -> bool,
 ) -> anyhow::Result<BTreeMap<String, i64>> {
+    poll_until(limit, || envoy.filter_stats(), pred).await
+}
+
+/// Polls `read` every 100 ms until `pred` holds or `limit` passes; returns the last reading.
+pub async fn poll_until<T, F: std::future::Future<Output = anyhow::Result<T>>>(
+    limit: Duration,
+    mut read: impl FnMut() -> F,
+    pred: impl Fn(&T) -> bool,
+) -> anyhow::Result<T> {
     let start = Instant::now();
     loop {
-        let s = envoy.filter_stats().await?;
+        let s = read().await?;
         if pred(&s) || start.elapsed() > limit {
             return Ok(s);
         }

@@ -98,14 +98,7 @@ pub async fn wait_envoy_stats(
     limit: Duration,
     pred: impl Fn(&BTreeMap<String, i64>) -> bool,
 ) -> anyhow::Result<BTreeMap<String, i64>> {
-    let start = Instant::now();
-    loop {
-        let s = envoy.stats().await?;
-        if pred(&s) || start.elapsed() > limit {
-            return Ok(s);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    super::common::poll_until(limit, || envoy.stats(), pred).await
 }
 
 pub fn stat(stats: &BTreeMap<String, i64>, name: &str) -> i64 {
