@@ -17,6 +17,7 @@ pub mod paths;
 pub mod ports;
 pub mod probe;
 pub mod process;
+pub mod resp;
 pub mod soak;
 pub mod upstream;
 

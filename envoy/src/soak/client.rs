@@ -7,6 +7,7 @@
 use super::freeze::Tracker;
 use super::Rng;
 use crate::probe::Proto;
+use crate::resp::{bulk, command as resp};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,24 +365,6 @@ fn framed_round(rng: &mut Rng) -> (Vec<u8>, Vec<Vec<u8>>) {
         want.push(frame);
     }
     (req, want)
-}
-
-/// A RESP2 command (array of bulk strings).
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-fn bulk(b: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", b.len()).into_bytes();
-    out.extend_from_slice(b);
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 #[cfg(test)]

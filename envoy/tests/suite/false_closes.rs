@@ -6,7 +6,7 @@
 use super::common;
 
 use heartbeat_envoy_tests::faults::{envoy_for, Setup};
-use heartbeat_envoy_tests::{metrics, Envoy, Upstream};
+use heartbeat_envoy_tests::{metrics, resp, Envoy, Upstream};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -80,10 +80,7 @@ async fn assert_nothing_closed(envoy: &Envoy, what: &str) -> anyhow::Result<()> 
 }
 
 fn redis_set(value: &[u8]) -> Vec<u8> {
-    let mut cmd = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
-    cmd.extend_from_slice(value);
-    cmd.extend_from_slice(b"\r\n");
-    cmd
+    resp::command(&[b"SET", b"k", value])
 }
 
 fn nats_pub(payload: &[u8]) -> Vec<u8> {
@@ -184,9 +181,7 @@ async fn slow_server_case() -> anyhow::Result<()> {
     let gets = 40;
     r.write_all(&b"GET k\r\n".repeat(gets)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut reply = format!("${}\r\n", value.len()).into_bytes();
-    reply.extend_from_slice(&value);
-    reply.extend_from_slice(b"\r\n");
+    let reply = resp::bulk(&value);
     for i in 0..gets {
         expect(&mut r, &reply, Duration::from_secs(10))
             .await
