@@ -306,7 +306,12 @@ mod tests {
                 filter: Some(FilterSpec::v8(default_filter_config("nats"))),
                 cluster: "up".into(),
             }],
-            clusters: vec![ClusterSpec { name: "up".into(), upstream_port: 4222, tight_keepalive: false, user_timeout: None }],
+            clusters: vec![ClusterSpec {
+                name: "up".into(),
+                upstream_port: 4222,
+                tight_keepalive: false,
+                user_timeout: None,
+            }],
         };
         let opts = Options { failure_policy: Some(FailurePolicy::FailReload), ..Options::default() };
         let v = cfg.render_with("/w.wasm", &opts, "/d", "/d/lds.yaml");
