@@ -16,6 +16,7 @@ pub mod nats;
 pub mod redis;
 
 mod output;
+pub mod toolkit;
 mod pong_owners;
 mod silence;
 
