@@ -10,6 +10,7 @@ pub mod config;
 pub mod envoy;
 pub mod faults;
 pub mod framed_echo;
+pub mod idle_bench;
 pub mod matrix;
 pub mod metrics;
 pub mod mode;
@@ -23,5 +24,6 @@ pub mod upstream;
 
 pub use config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec, Runtime};
 pub use envoy::Envoy;
+pub use faults::{envoy_for, filter_config, framed_section, Setup, Timing, USER_TIMEOUT};
 pub use mode::Mode;
 pub use upstream::Upstream;
