@@ -15,6 +15,22 @@ pub trait Reader {
 
     /// No byte of the next frame has been seen.
     fn at_boundary(&self) -> bool;
+
+    /// How many of the next bytes belong to a body the reader only counts down ([`Countdown::left`]), and so
+    /// need not be looked at: feeding them changes nothing but the count. A reader whose body end is also a
+    /// frame end keeps the body's last byte out of it, so that frame ends are always reported by `feed`.
+    ///
+    /// [`Countdown::left`]: super::Countdown::left
+    fn skippable(&self) -> u64 {
+        0
+    }
+
+    /// Counts `n` (at most [`Reader::skippable`]) bytes without looking at them: the same state as feeding
+    /// them. Returns how many were counted.
+    fn skip(&mut self, n: u64) -> u64 {
+        let _ = n;
+        0
+    }
 }
 
 /// A [`Reader`] and its sticky error.
@@ -46,6 +62,23 @@ impl<R: Reader> Driver<R> {
     /// At a frame boundary, and not failed.
     pub fn at_boundary(&self) -> bool {
         self.error.is_none() && self.reader.at_boundary()
+    }
+
+    /// Bytes that need not be looked at ([`Reader::skippable`]); none once failed.
+    pub fn skippable(&self) -> u64 {
+        if self.error.is_some() {
+            return 0;
+        }
+        self.reader.skippable()
+    }
+
+    /// Counts up to `n` bytes without looking at them (no more than [`Driver::skippable`]); returns how many.
+    pub fn skip(&mut self, n: u64) -> u64 {
+        let n = n.min(self.skippable());
+        if n == 0 {
+            return 0;
+        }
+        self.reader.skip(n)
     }
 
     /// Fails this direction (a reason found outside the reader, or the reader's own); returns the error.
@@ -125,7 +158,12 @@ mod tests {
     fn feeds_every_frame_and_its_bytes() {
         let mut driver = Driver::new(Side::Client, Semicolons::default());
         let mut steps = Vec::new();
-        driver.feed(b"ab;c;de", |bytes, frame| Ok(steps.push((bytes.to_vec(), frame.is_some())))).unwrap();
+        driver
+            .feed(b"ab;c;de", |bytes, frame| {
+                steps.push((bytes.to_vec(), frame.is_some()));
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(steps, [(b"ab;".to_vec(), true), (b"c;".to_vec(), true), (b"de".to_vec(), false)]);
         assert!(!driver.at_boundary());
     }

@@ -6,14 +6,18 @@
 //!   bytes need not be looked at);
 //! - [`LineEnd`]: the `\r\n` (or bare `\n`) after a body; [`find_line_end`]: the end of a line skipped whole;
 //! - [`Decimal`]: a decimal size or integer, byte by byte, within the protocol's rules;
-//! - [`Driver`]: one direction's feed loop around a [`Reader`], with the sticky error.
+//! - [`Driver`]: one direction's feed loop around a [`Reader`], with the sticky error;
+//! - [`Pairing`]: who is owed each reply, and the upstream frame withheld while it may be the filter's reply
+//!   ([`ReplyHold`]), the protocol saying only what its reply looks like ([`ReplyShape`]).
 
 mod countdown;
 mod decimal;
 mod driver;
 mod line_end;
+mod reply_hold;
 
 pub use countdown::Countdown;
 pub use decimal::{Decimal, DecimalError, DecimalRules};
 pub use driver::{Driver, Reader};
 pub use line_end::{find_line_end, LineEnd, LineEndStep};
+pub use reply_hold::{Pairing, ReplyHold, ReplyShape, MAX_HELD};
