@@ -61,6 +61,12 @@ impl Decimal {
         self.error == Some(DecimalError::NotNumber)
     }
 
+    /// Whether a byte seen so far already makes this an error, of either kind (for a protocol that fails at the
+    /// first bad byte rather than at the token's end, as Redis' number lines do).
+    pub fn has_failed(&self) -> bool {
+        self.error.is_some()
+    }
+
     /// The value, once the token ended.
     pub fn finish(self) -> Result<i64, DecimalError> {
         if let Some(error) = self.error {
@@ -115,5 +121,19 @@ mod tests {
         assert!(read(b"--1", REDIS).is_err());
         assert!(read(b"+1", REDIS).is_err());
         assert!(read(b"1-", REDIS).is_err());
+    }
+
+    #[test]
+    fn failure_is_known_at_the_first_bad_byte() {
+        let mut d = Decimal::default();
+        b"922337203685477580".iter().for_each(|&b| d.push(b, REDIS));
+        assert!(!d.has_failed());
+        d.push(b'8', REDIS);
+        assert!(d.has_failed() && !d.is_invalid(), "too big, not (yet) invalid");
+        let mut d = Decimal::default();
+        d.push(b'-', REDIS);
+        assert!(!d.has_failed(), "a lone '-' may still become a number");
+        d.push(b'x', REDIS);
+        assert!(d.has_failed() && d.is_invalid());
     }
 }
