@@ -1,16 +1,16 @@
-//! The client-side command decoder: multibulk and inline commands, read byte by byte, and what each
-//! whole command means for who is owed the replies.
+//! The client-side command reader: multibulk and inline commands, read byte by byte as Redis'
+//! `processMultibulkBuffer` / `processInlineBuffer` read them. Of each command only the name, the first
+//! argument and a blocking command's timeout are kept (a few upper-cased bytes each); argument bodies are
+//! counted down, never buffered.
 
+use super::limits::{MAX_ARGS, MAX_BULK, MAX_LINE};
 use super::number_line::NumberLine;
-use super::subscription::{Kind, Pending};
 use super::word::Word;
-use super::{Owner, Redis, Silence, World, MAX_ARGS, MAX_BULK, MAX_LINE};
-
-// ---------------------------------------------------------------------------------------------------
-// Client side.
+use crate::core::protocol::toolkit::{Countdown, LineEnd, LineEndStep, Reader};
+use crate::core::protocol::Silence;
 
 #[derive(Clone, Copy, Debug)]
-pub(super) enum ClientState {
+enum ClientState {
     /// Between commands.
     Boundary,
     /// Inside an inline command line; `in_word` while the last byte belonged to an argument.
@@ -22,13 +22,13 @@ pub(super) enum ClientState {
     /// After `$`: the argument's length.
     ArgLen(NumberLine),
     /// Inside an argument's bytes.
-    ArgBody { left: u64 },
-    /// After an argument's bytes: its CR, then (`lf`) its LF.
-    ArgEnd { lf: bool },
+    ArgBody(Countdown),
+    /// After an argument's bytes: its CRLF.
+    ArgEnd(LineEnd),
 }
 
-/// What is kept of the command being read: enough to recognise the few that change reply counting, and
-/// the timeout of a blocking command.
+/// What is kept of a command: enough to recognise the few that change reply counting, and the timeout of a
+/// blocking command.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Command {
     name: Word<16>,
@@ -47,7 +47,7 @@ pub(super) struct Command {
 }
 
 impl Command {
-    pub(super) const fn new() -> Self {
+    const fn new() -> Self {
         Command {
             name: Word::new(),
             arg1: Word::new(),
@@ -57,6 +57,26 @@ impl Command {
             after_block: false,
             timeout: None,
         }
+    }
+
+    /// The command's name, upper-cased.
+    pub(super) fn name(&self) -> &Word<16> {
+        &self.name
+    }
+
+    /// Its first argument, upper-cased.
+    pub(super) fn arg1(&self) -> &Word<8> {
+        &self.arg1
+    }
+
+    /// How many arguments follow the name.
+    pub(super) fn args(&self) -> u64 {
+        self.argc.saturating_sub(1)
+    }
+
+    /// The silence a blocking command entitles the server to.
+    pub(super) fn timeout(&self) -> Option<Silence> {
+        self.timeout
     }
 
     /// Bytes of the argument at `index` (0: the name).
@@ -125,62 +145,63 @@ impl TimeoutArg {
     }
 }
 
-impl Redis {
-    // ----- client side -----
+/// Follows the client's stream command by command; a [`Reader`] whose frames are whole [`Command`]s (empty
+/// inline lines, `*0` and `*-1` are no command and get no reply).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ClientReader {
+    state: ClientState,
+    command: Command,
+    /// Arguments of a multibulk command still to come, the current one included.
+    args_left: u64,
+}
 
-    /// Reads one piece of the client's stream; returns how many bytes it took (0 only when it changed state).
-    pub(super) fn client_step(&mut self, rest: &[u8]) -> Result<usize, &'static str> {
-        match self.client {
+impl Default for ClientReader {
+    fn default() -> Self {
+        ClientReader { state: ClientState::Boundary, command: Command::new(), args_left: 0 }
+    }
+}
+
+impl Reader for ClientReader {
+    type Frame = Command;
+
+    fn feed(&mut self, data: &[u8]) -> Result<(usize, Option<Command>), &'static str> {
+        let mut at = 0usize;
+        while let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
+            let (used, command) = self.step(rest)?;
+            at = at.saturating_add(used);
+            if command.is_some() {
+                return Ok((at, command));
+            }
+        }
+        Ok((at, None))
+    }
+
+    fn at_boundary(&self) -> bool {
+        matches!(self.state, ClientState::Boundary)
+    }
+}
+
+impl ClientReader {
+    /// The argument being read (0: the name).
+    fn index(&self) -> u64 {
+        self.command.argc.saturating_sub(self.args_left)
+    }
+
+    /// Reads one piece of the client's stream; returns how many bytes it took (0 only when it changed state)
+    /// and the command, if it ended there.
+    fn step(&mut self, rest: &[u8]) -> Result<(usize, Option<Command>), &'static str> {
+        match self.state {
             ClientState::Boundary => {
                 self.command = Command::new();
                 if rest.first() == Some(&b'*') {
-                    self.client = ClientState::Count(NumberLine::default());
-                    Ok(1)
+                    self.state = ClientState::Count(NumberLine::default());
+                    Ok((1, None))
                 } else {
-                    self.client = ClientState::Inline { len: 0, in_word: false };
-                    Ok(0)
+                    self.state = ClientState::Inline { len: 0, in_word: false };
+                    Ok((0, None))
                 }
             }
-            ClientState::Inline { mut len, mut in_word } => {
-                for (i, &b) in rest.iter().enumerate() {
-                    match b {
-                        b'\n' => {
-                            if in_word {
-                                self.command.argument_done(self.command.argc.saturating_sub(1));
-                            }
-                            self.client = ClientState::Boundary;
-                            // An empty line is no command and gets no reply.
-                            if self.command.argc > 0 {
-                                self.on_command()?;
-                            }
-                            return Ok(i + 1);
-                        }
-                        b' ' | b'\t' | b'\r' => {
-                            if in_word {
-                                self.command.argument_done(self.command.argc.saturating_sub(1));
-                            }
-                            in_word = false;
-                        }
-                        // Redis unquotes (and unescapes) these; a name we cannot read could be MULTI.
-                        b'"' | b'\'' => return Err("quoted inline command not supported"),
-                        // Redis' splitter stops at NUL and treats these as spaces only between words.
-                        0 | 0x0b | 0x0c => return Err("control byte in inline command"),
-                        _ => {
-                            if !in_word {
-                                in_word = true;
-                                self.command.argc += 1;
-                            }
-                            self.command.argument_bytes(self.command.argc.saturating_sub(1), &[b]);
-                        }
-                    }
-                    len += 1;
-                    if len > MAX_LINE {
-                        return Err("inline command too long");
-                    }
-                }
-                self.client = ClientState::Inline { len, in_word };
-                Ok(rest.len())
-            }
+            ClientState::Inline { len, in_word } => self.inline(rest, len, in_word),
             ClientState::Count(mut line) => {
                 for (i, &b) in rest.iter().enumerate() {
                     if let Some(n) = line.push(b)? {
@@ -189,25 +210,25 @@ impl Redis {
                         }
                         if n <= 0 {
                             // `*0` and `*-1`: no command, no reply.
-                            self.client = ClientState::Boundary;
+                            self.state = ClientState::Boundary;
                         } else {
                             self.command.argc = n.unsigned_abs();
                             self.args_left = n.unsigned_abs();
-                            self.client = ClientState::ArgStart;
+                            self.state = ClientState::ArgStart;
                         }
-                        return Ok(i + 1);
+                        return Ok((i + 1, None));
                     }
                 }
-                self.client = ClientState::Count(line);
-                Ok(rest.len())
+                self.state = ClientState::Count(line);
+                Ok((rest.len(), None))
             }
             ClientState::ArgStart => match rest.first() {
                 Some(b'$') => {
-                    self.client = ClientState::ArgLen(NumberLine::default());
-                    Ok(1)
+                    self.state = ClientState::ArgLen(NumberLine::default());
+                    Ok((1, None))
                 }
                 Some(_) => Err("expected '$' before an argument"),
-                None => Ok(0),
+                None => Ok((0, None)),
             },
             ClientState::ArgLen(mut line) => {
                 for (i, &b) in rest.iter().enumerate() {
@@ -215,123 +236,89 @@ impl Redis {
                         if !(0..=MAX_BULK).contains(&n) {
                             return Err("invalid bulk length");
                         }
-                        self.client = match n.unsigned_abs() {
-                            0 => ClientState::ArgEnd { lf: false },
-                            left => ClientState::ArgBody { left },
+                        self.state = match n.unsigned_abs() {
+                            0 => ClientState::ArgEnd(LineEnd::CRLF),
+                            len => ClientState::ArgBody(Countdown::new(len)),
                         };
-                        return Ok(i + 1);
+                        return Ok((i + 1, None));
                     }
                 }
-                self.client = ClientState::ArgLen(line);
-                Ok(rest.len())
+                self.state = ClientState::ArgLen(line);
+                Ok((rest.len(), None))
             }
-            ClientState::ArgBody { left } => {
-                let n = usize::try_from(left).map_or(rest.len(), |left| left.min(rest.len()));
-                let body = rest.get(..n).unwrap_or_default();
-                self.command.argument_bytes(self.command.argc.saturating_sub(self.args_left), body);
-                let left = left.saturating_sub(n as u64);
-                self.client = if left == 0 { ClientState::ArgEnd { lf: false } } else { ClientState::ArgBody { left } };
-                Ok(n)
+            ClientState::ArgBody(mut body) => {
+                let (bytes, _) = body.take(rest);
+                self.command.argument_bytes(self.index(), bytes);
+                self.state =
+                    if body.is_done() { ClientState::ArgEnd(LineEnd::CRLF) } else { ClientState::ArgBody(body) };
+                Ok((bytes.len(), None))
             }
-            ClientState::ArgEnd { lf } => match (lf, rest.first()) {
-                (_, None) => Ok(0),
-                (false, Some(b'\r')) => {
-                    self.client = ClientState::ArgEnd { lf: true };
-                    Ok(1)
-                }
-                (true, Some(b'\n')) => {
-                    self.command.argument_done(self.command.argc.saturating_sub(self.args_left));
-                    self.args_left = self.args_left.saturating_sub(1);
-                    if self.args_left == 0 {
-                        self.client = ClientState::Boundary;
-                        self.on_command()?;
-                    } else {
-                        self.client = ClientState::ArgStart;
+            ClientState::ArgEnd(mut end) => {
+                let Some(&b) = rest.first() else { return Ok((0, None)) };
+                match end.push(b) {
+                    LineEndStep::More => {
+                        self.state = ClientState::ArgEnd(end);
+                        Ok((1, None))
                     }
-                    Ok(1)
+                    LineEndStep::Ended => {
+                        self.command.argument_done(self.index());
+                        self.args_left = self.args_left.saturating_sub(1);
+                        if self.args_left == 0 {
+                            self.state = ClientState::Boundary;
+                            Ok((1, Some(self.command)))
+                        } else {
+                            self.state = ClientState::ArgStart;
+                            Ok((1, None))
+                        }
+                    }
+                    LineEndStep::Invalid => Err("expected CRLF after an argument"),
                 }
-                _ => Err("expected CRLF after an argument"),
-            },
+            }
         }
     }
 
-    /// A whole command was read: who is owed what for it.
-    fn on_command(&mut self) -> Result<(), &'static str> {
-        let Command { name, arg1, argc, timeout, .. } = self.command;
-        let args = argc.saturating_sub(1);
-        if name.is(b"MONITOR") {
-            return Err("MONITOR not supported");
-        }
-        if name.is(b"SYNC") || name.is(b"PSYNC") {
-            return Err("replication stream not supported");
-        }
-        if name.is(b"HELLO") && args >= 1 {
-            // The reply to HELLO itself already comes in the new protocol; any other version is refused by the
-            // server (-NOPROTO) and changes nothing.
-            if arg1.is(b"3") {
-                self.resp3 = true;
-            } else if arg1.is(b"2") {
-                self.resp3 = false;
-            }
-        }
-        if name.is(b"RESET") {
-            self.resp3 = false;
-        }
-        if name.is(b"CLIENT") && arg1.is(b"REPLY") {
-            return Err("CLIENT REPLY not supported");
-        }
-        let kind = Kind::of(&name);
-        let args32 = u32::try_from(args).unwrap_or(u32::MAX);
-        match self.world {
-            World::Normal if self.resp3 && kind.is_some() => {
-                // RESP3 confirms (un)subscriptions with push frames, which take no place, but a refused one
-                // (wrong arguments, -NOPERM) gets an ordinary reply that does: its replies cannot be counted.
-                // Stop injecting; what is owed to the filter is still stripped (it comes first).
-                self.given_up = true;
-            }
-            World::Normal => {
-                match kind {
-                    Some(kind) if !kind.is_unsubscribe() && args >= 1 => {
-                        if self.transaction {
-                            return Err("SUBSCRIBE inside MULTI not supported");
-                        }
-                        // Replies owed so far stay in `owners` and come first; from here on, `sub`.
-                        self.world = World::Subscribe;
-                        self.sub.push(Pending::Subscription { kind, total: args32, left: args32 });
+    /// Reads an inline command line as Redis' splitter does (no quoting).
+    fn inline(
+        &mut self,
+        rest: &[u8],
+        mut len: u32,
+        mut in_word: bool,
+    ) -> Result<(usize, Option<Command>), &'static str> {
+        for (i, &b) in rest.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    if in_word {
+                        self.command.argument_done(self.command.argc.saturating_sub(1));
                     }
-                    // Not subscribed: one `*3 unsubscribe <ch> 0` per argument, or one with a nil channel.
-                    Some(kind) if kind.is_unsubscribe() && !self.transaction => {
-                        for _ in 0..args.max(1) {
-                            self.owners.push(Owner::Client);
-                        }
+                    self.state = ClientState::Boundary;
+                    // An empty line is no command and gets no reply.
+                    let command = (self.command.argc > 0).then_some(self.command);
+                    return Ok((i + 1, command));
+                }
+                b' ' | b'\t' | b'\r' => {
+                    if in_word {
+                        self.command.argument_done(self.command.argc.saturating_sub(1));
                     }
-                    _ => self.owners.push(Owner::Client),
+                    in_word = false;
                 }
-                // Inside MULTI a blocking command does not block; outside, its reply may be silent that long.
-                if let (Some(silence), false) = (timeout, self.transaction) {
-                    self.silence_earned = Some(self.silence_earned.map_or(silence, |s| s.then(silence)));
-                    self.silence_through = self.owners.total();
-                }
-                if name.is(b"MULTI") {
-                    self.transaction = true;
-                } else if name.is(b"EXEC") || name.is(b"DISCARD") || name.is(b"RESET") {
-                    self.transaction = false;
+                // Redis unquotes (and unescapes) these; a name we cannot read could be MULTI.
+                b'"' | b'\'' => return Err("quoted inline command not supported"),
+                // Redis' splitter stops at NUL and treats these as spaces only between words.
+                0 | 0x0b | 0x0c => return Err("control byte in inline command"),
+                _ => {
+                    if !in_word {
+                        in_word = true;
+                        self.command.argc += 1;
+                    }
+                    self.command.argument_bytes(self.command.argc.saturating_sub(1), &[b]);
                 }
             }
-            World::Subscribe => {
-                let entry = match kind {
-                    _ if name.is(b"PING") && args <= 1 => Pending::Ping { owner: Owner::Client, n: 1 },
-                    Some(kind) if args >= 1 => Pending::Subscription { kind, total: args32, left: args32 },
-                    Some(kind) if kind.is_unsubscribe() => Pending::UnsubscribeAll { kind },
-                    _ => Pending::Other(1),
-                };
-                if name.is(b"RESET") {
-                    // Leaves subscribe mode without any unsubscribe reply.
-                    self.given_up = true;
-                }
-                self.sub.push(entry);
+            len += 1;
+            if len > MAX_LINE {
+                return Err("inline command too long");
             }
         }
-        Ok(())
+        self.state = ClientState::Inline { len, in_word };
+        Ok((rest.len(), None))
     }
 }

@@ -39,87 +39,107 @@
 //! are a [`ProtocolError`]: the connection is passed through from then on.
 
 mod client;
+mod kinds;
+mod limits;
 mod number_line;
+mod pairing;
 mod reply;
 mod shape;
 mod subscription;
+mod withheld;
 mod word;
 
-use super::{Defer, Output, Owner, PongOwners, Protocol, ProtocolError, Silence};
-use client::{ClientState, Command};
-use reply::{Held, Reply, ReplyState, Verdict};
-use subscription::{Pending, Pool, SubQueue};
+use super::toolkit::{Driver, Reader};
+use super::{Defer, Output, Protocol, ProtocolError, Side, Silence};
+use client::ClientReader;
+use kinds::Turn;
+use pairing::Pairing;
+use reply::ReplyReader;
 
 /// The filter's PING, as a multibulk command so that it parses the same in every Redis version and mode.
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
-/// Longest inline command and longest `+ - :` or header line: Redis' PROTO_INLINE_MAX_SIZE.
-const MAX_LINE: u32 = 64 * 1024;
-/// Longest bulk string: Redis' default `proto-max-bulk-len`.
-const MAX_BULK: i64 = 512 * 1024 * 1024;
-/// Most arguments in one multibulk command: Redis 7 accepts up to INT_MAX.
-const MAX_ARGS: i64 = i32::MAX as i64;
-/// Most elements per array level in a reply.
-const MAX_ARRAY: i64 = 1024 * 1024;
-/// Deepest nesting of arrays in a reply.
-const MAX_DEPTH: usize = 16;
-/// Longest first element of a push or subscription reply (`punsubscribe`, `sunsubscribe`).
-const MAX_REPLY_NAME: usize = 12;
-/// Bytes held back at most while deciding whether an array is a push: its header (`*1000000\r\n` at most)
-/// and its first element up to a 12-byte name (`$12\r\n` and 14 bytes) or a header that rules a name out
-/// (`$536870912\r\n`). Longer headers are invalid anyway, and an error.
-const MAX_HELD: usize = 32;
-/// Bytes of a reply to the filter's PING withheld at most before it ends (`+PONG`, the subscribe-mode pong
-/// array, or an error line such as `-MISCONF ...`). A longer one is a protocol error: the connection is passed
-/// through and the client gets it whole.
-const MAX_STRIPPED: usize = 4096;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum World {
-    /// One reply per command, in order: [`PongOwners`].
+/// What the filter does on a connection. Every change of state is in `impl Watch`:
+///
+/// ```text
+/// Normal --SUBSCRIBE (RESP2)--> Subscribed
+/// Normal, Subscribed --retire--> Retiring { subscribed } --SUBSCRIBE (RESP2)--> Retiring { subscribed: true }
+/// Retiring --nothing owed to the filter, at a reply's end--> Blind
+/// any --protocol error, either direction--> PassThrough
+/// ```
+///
+/// Retiring is asked for by the pairing when reply counting can no longer be trusted: a RESP3
+/// (un)subscription, RESET in subscribe mode, a SUBSCRIBE refused before the server entered subscribe mode,
+/// the last subscription gone, or counts out of step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Watch {
+    /// Normal mode: one reply per command, in order. Injects at a client frame boundary, outside MULTI, when
+    /// no reply is owed.
     Normal,
-    /// The client sent a SUBSCRIBE-family command: [`SubQueue`].
-    Subscribe,
+    /// RESP2 subscribe mode: replies are paired by the subscription queue; pushes pass. Injects once the
+    /// server confirmed a subscription, while no UNSUBSCRIBE-family command is on its way and no reply from
+    /// before the SUBSCRIBE is owed.
+    Subscribed,
+    /// Never injects again, but replies to the filter's PINGs already sent are owed: both streams are still
+    /// followed, paired as before (`subscribed`: by the subscription queue), so that those are stripped.
+    Retiring { subscribed: bool },
+    /// Retired with nothing owed to the filter: client bytes are not read, upstream bytes are forwarded
+    /// without parsing.
+    Blind,
+    /// A protocol error in either direction: never injects, forwards both directions untouched (held bytes
+    /// are given back), and every call returns this error.
+    PassThrough(ProtocolError),
 }
 
-// ---------------------------------------------------------------------------------------------------
-// The decoder.
+impl Watch {
+    /// Replies are paired by the subscription queue.
+    fn subscribed(&self) -> bool {
+        matches!(self, Watch::Subscribed | Watch::Retiring { subscribed: true })
+    }
 
-/// The Redis (RESP2) view of one connection.
+    /// A command or a reply asked for `turn`.
+    fn apply(&mut self, turn: Turn) {
+        *self = match (&*self, turn) {
+            (Watch::Normal, Turn::Subscribe) => Watch::Subscribed,
+            (Watch::Retiring { .. }, Turn::Subscribe) => Watch::Retiring { subscribed: true },
+            (Watch::Normal | Watch::Subscribed | Watch::Retiring { .. }, Turn::Retire) => {
+                Watch::Retiring { subscribed: self.subscribed() }
+            }
+            _ => return,
+        };
+    }
+
+    /// A reply ended with nothing owed to the filter (`drained`): a retiring connection goes blind. Returns
+    /// whether it did.
+    fn reply_ended(&mut self, drained: bool) -> bool {
+        let blind = drained && matches!(self, Watch::Retiring { .. });
+        if blind {
+            *self = Watch::Blind;
+        }
+        blind
+    }
+
+    /// A protocol error: passed through from now on. Returns the error the connection is passed through for
+    /// (the first one).
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        match self {
+            Watch::PassThrough(first) => first.clone(),
+            _ => {
+                *self = Watch::PassThrough(error.clone());
+                error
+            }
+        }
+    }
+}
+
+/// The Redis (RESP2 and RESP3) view of one connection: the client's commands, the server's replies, who owns
+/// each reply, and what the filter does ([`Watch`]).
 #[derive(Debug)]
 pub struct Redis {
-    // Client side.
-    client: ClientState,
-    command: Command,
-    args_left: u64,
-    transaction: bool,
-    world: World,
-    /// The client switched to RESP3 (`HELLO 3`): (un)subscriptions are confirmed by pushes.
-    resp3: bool,
-
-    // Who is owed the replies.
-    owners: PongOwners,
-    /// Silence earned by blocking commands since the connection last asked (`take_allowed_silence`).
-    silence_earned: Option<Silence>,
-    /// Replies still to come, counted from the front of `owners`, up to that of the last blocking command.
-    silence_through: u64,
-    sub: SubQueue,
-    /// Subscriptions as last reported by the server.
-    channels: i64,
-    patterns: i64,
-    shards: i64,
-    /// Never inject again on this connection (see `apply_count`).
-    given_up: bool,
-    /// Given up and nothing owed to the filter: upstream bytes are forwarded without parsing.
-    blind: bool,
-    failed: Option<ProtocolError>,
-
-    // Server side.
-    state: ReplyState,
-    open: [u32; MAX_DEPTH],
-    depth: usize,
-    reply: Option<Reply>,
-    held: Held,
+    client: Driver<ClientReader>,
+    replies: ReplyReader,
+    pairing: Pairing,
+    watch: Watch,
 }
 
 impl Default for Redis {
@@ -131,80 +151,75 @@ impl Default for Redis {
 impl Redis {
     pub fn new() -> Self {
         Redis {
-            client: ClientState::Boundary,
-            command: Command::new(),
-            args_left: 0,
-            transaction: false,
-            world: World::Normal,
-            resp3: false,
-            owners: PongOwners::new(),
-            silence_earned: None,
-            silence_through: 0,
-            sub: SubQueue::default(),
-            channels: 0,
-            patterns: 0,
-            shards: 0,
-            given_up: false,
-            blind: false,
-            failed: None,
-            state: ReplyState::Type,
-            open: [0; MAX_DEPTH],
-            depth: 0,
-            reply: None,
-            held: Held::default(),
+            client: Driver::new(Side::Client, ClientReader::default()),
+            replies: ReplyReader::default(),
+            pairing: Pairing::default(),
+            watch: Watch::Normal,
         }
     }
 
-    fn server_subscribed(&self) -> bool {
-        self.channels > 0 || self.patterns > 0 || self.shards > 0
-    }
-
-    fn pool(&self, pool: Pool) -> i64 {
-        match pool {
-            Pool::Channels => self.channels,
-            Pool::Patterns => self.patterns,
-            Pool::Shards => self.shards,
+    /// Follows `data`; replies to the filter's PINGs completed are counted in `out`.
+    fn upstream_feed(&mut self, data: &[u8], out: &mut Output) -> Result<(), &'static str> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.watch == Watch::Blind {
+                out.forward(rest.len());
+                break;
+            }
+            if self.replies.at_boundary() {
+                let Some(&t) = rest.first() else { break };
+                let turn = self.pairing.begin_reply(t, self.watch.subscribed())?;
+                self.watch.apply(turn);
+            }
+            let (used, ended) = self.replies.step(rest)?;
+            let (span, after) = rest.split_at_checked(used).unwrap_or((rest, &[]));
+            self.pairing.emit(span, out)?;
+            rest = after;
+            if ended {
+                let (filter, turn) = self.pairing.end_reply(self.replies.shape(), out)?;
+                self.watch.apply(turn);
+                if self.watch.reply_ended(self.pairing.nothing_owed_to_filter()) {
+                    // Nothing left to strip and nothing will be injected again: stop parsing.
+                    self.pairing.forget_subscriptions();
+                }
+                if filter {
+                    out.pong_answered();
+                }
+            } else {
+                let turn = self.pairing.on_progress(self.replies.shape(), out)?;
+                self.watch.apply(turn);
+            }
         }
-    }
-
-    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
-        self.failed = Some(error.clone());
-        error
+        Ok(())
     }
 }
 
 impl Protocol for Redis {
     fn on_client_bytes(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
-        if let Some(error) = &self.failed {
-            return Err(error.clone());
+        match &self.watch {
+            Watch::PassThrough(error) => return Err(error.clone()),
+            Watch::Blind => return Ok(()),
+            _ => {}
         }
-        if self.blind {
-            return Ok(());
-        }
-        let mut at = 0usize;
-        while let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
-            match self.client_step(rest) {
-                Ok(n) => at += n,
-                Err(reason) => return Err(self.fail(ProtocolError::client(reason))),
+        let Redis { client, pairing, watch, .. } = self;
+        let fed = client.feed(data, |_, command| {
+            if let Some(command) = command {
+                let turn = pairing.on_command(&command, watch.subscribed())?;
+                watch.apply(turn);
             }
-        }
-        Ok(())
+            Ok(())
+        });
+        fed.map_err(|error| self.watch.fail(error))
     }
 
     fn can_inject(&self) -> Result<(), Defer> {
-        if !matches!(self.client, ClientState::Boundary) {
+        if !self.client.reader().at_boundary() {
             return Err(Defer::MidFrame);
         }
-        if self.failed.is_some() || self.given_up {
-            return Err(Defer::Mode);
-        }
-        match self.world {
-            World::Normal if self.transaction => Err(Defer::Transaction),
-            World::Normal if !self.owners.is_empty() => Err(Defer::RepliesOutstanding),
-            World::Normal => Ok(()),
-            World::Subscribe if !self.server_subscribed() || self.sub.leaving > 0 => Err(Defer::Mode),
-            World::Subscribe if !self.owners.is_empty() => Err(Defer::RepliesOutstanding),
-            World::Subscribe => Ok(()),
+        match self.watch {
+            Watch::Normal => self.pairing.can_inject(false),
+            Watch::Subscribed => self.pairing.can_inject(true),
+            Watch::Retiring { .. } | Watch::Blind | Watch::PassThrough(_) => Err(Defer::Mode),
         }
     }
 
@@ -213,45 +228,39 @@ impl Protocol for Redis {
     }
 
     fn on_ping_injected(&mut self) {
-        match self.world {
-            World::Normal => self.owners.push(Owner::Filter),
-            World::Subscribe => self.sub.push(Pending::Ping { owner: Owner::Filter, n: 1 }),
+        // Only ever after `can_inject` said yes, so while Normal or Subscribed; a blind or passed-through
+        // connection pairs nothing.
+        if let Watch::Normal | Watch::Subscribed | Watch::Retiring { .. } = self.watch {
+            self.pairing.on_ping_injected(self.watch.subscribed());
         }
     }
 
     fn on_upstream_bytes(&mut self, data: &[u8], out: &mut Output) -> Result<u32, ProtocolError> {
-        if let Some(error) = &self.failed {
+        if let Watch::PassThrough(error) = &self.watch {
             out.forward(data.len());
             return Err(error.clone());
         }
         let before = out.pongs();
         match self.upstream_feed(data, out) {
-            Ok(()) => Ok(out.pongs() - before),
-            Err(reason) => Err(self.fail(ProtocolError::upstream(reason))),
+            Ok(()) => Ok(out.pongs().saturating_sub(before)),
+            Err(reason) => Err(self.watch.fail(ProtocolError::upstream(reason))),
         }
     }
 
     fn release_held(&mut self, out: &mut Output) {
-        out.insert(self.held.as_slice());
-        self.held.clear();
-        if let Some(reply) = self.reply.as_mut() {
-            reply.verdict = Verdict::Forward;
-        }
+        self.pairing.release_held(out);
     }
 
     fn take_allowed_silence(&mut self) -> Option<Silence> {
-        self.silence_earned.take()
+        self.pairing.take_allowed_silence()
     }
 
     fn silence_owed(&self) -> bool {
-        self.silence_through > 0
+        self.pairing.silence_owed()
     }
 
     fn reply_owed(&self) -> bool {
-        match self.owners.front() {
-            Some(owner) => owner == Owner::Client,
-            None => self.sub.client_first(),
-        }
+        self.pairing.reply_owed()
     }
 }
 

@@ -1,62 +1,12 @@
-//! A `\r\n`-terminated decimal line, as both directions carry them.
+//! A `\r\n`-terminated decimal line, as both directions carry them (`*3`, `$-1`, `:42`).
 
-use super::MAX_LINE;
+use super::limits::MAX_LINE;
+use crate::core::protocol::toolkit::{Decimal, DecimalRules};
 
-// ---------------------------------------------------------------------------------------------------
-// Small pieces shared by both directions.
+/// Decimals as Redis' `string2ll` accepts them: an optional `-`, no `+`, no leading zeros, not empty, fits an i64.
+const STRING2LL: DecimalRules = DecimalRules { negative: true, leading_zeros: false, max: i64::MAX as u64 };
 
-/// A decimal in a header or integer line, accepted as Redis' `string2ll` accepts it: an optional `-`, no
-/// `+`, no leading zeros, not empty, fits an i64.
-#[derive(Clone, Copy, Debug, Default)]
-struct Decimal {
-    value: i64,
-    negative: bool,
-    digits: u8,
-    bad: bool,
-}
-
-impl Decimal {
-    fn push(&mut self, b: u8) {
-        if self.bad {
-            return;
-        }
-        match b {
-            b'-' if self.digits == 0 && !self.negative => self.negative = true,
-            b'0'..=b'9' => {
-                if self.digits > 0 && self.value == 0 {
-                    self.bad = true; // a leading zero
-                    return;
-                }
-                let digit = i64::from(b - b'0');
-                let next = self.value.checked_mul(10).and_then(|v| {
-                    if self.negative {
-                        v.checked_sub(digit)
-                    } else {
-                        v.checked_add(digit)
-                    }
-                });
-                match next {
-                    Some(v) => {
-                        self.value = v;
-                        self.digits = self.digits.saturating_add(1);
-                    }
-                    None => self.bad = true,
-                }
-            }
-            _ => self.bad = true,
-        }
-    }
-
-    fn finish(self) -> Option<i64> {
-        if self.bad || self.digits == 0 || (self.negative && self.value == 0) {
-            None
-        } else {
-            Some(self.value)
-        }
-    }
-}
-
-/// A `\r\n`-terminated number line (`*3`, `$-1`, `:42`), fed byte by byte.
+/// A number line, fed byte by byte.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct NumberLine {
     num: Decimal,
@@ -65,12 +15,12 @@ pub(super) struct NumberLine {
 }
 
 impl NumberLine {
-    /// `Ok(Some(n))` once the CRLF ended the line.
+    /// `Ok(Some(n))` once the CRLF ended the line. A byte that makes it no number (or too big) is an error at once.
     pub(super) fn push(&mut self, b: u8) -> Result<Option<i64>, &'static str> {
         if self.cr {
             return match (b, self.num.finish()) {
-                (b'\n', Some(n)) => Ok(Some(n)),
-                (b'\n', None) => Err("invalid number"),
+                (b'\n', Ok(n)) => Ok(Some(n)),
+                (b'\n', Err(_)) => Err("invalid number"),
                 _ => Err("expected LF after CR"),
             };
         }
@@ -82,8 +32,8 @@ impl NumberLine {
         if self.len > MAX_LINE {
             return Err("line too long");
         }
-        self.num.push(b);
-        if self.num.bad {
+        self.num.push(b, STRING2LL);
+        if self.num.has_failed() {
             return Err("invalid number");
         }
         Ok(None)

@@ -1,8 +1,8 @@
 //! How a top-level reply looks, read as it streams by: what subscribe-mode pairing needs to know.
 
-use super::subscription::Kind;
+use super::kinds::{Class, Kind};
+use super::limits::MAX_REPLY_NAME;
 use super::word::Word;
-use super::MAX_REPLY_NAME;
 
 /// How a top-level reply looks, as far as pairing it needs: is it a push, a subscription reply, other?
 #[derive(Clone, Copy, Debug)]
@@ -20,12 +20,6 @@ pub(super) struct Shape {
     name_known: Option<bool>,
     /// The third element, when it is an integer (a subscription reply's count).
     count: Option<i64>,
-}
-
-pub(super) enum Class {
-    Push,
-    Subscription(Kind, Option<i64>),
-    Other,
 }
 
 impl Shape {

@@ -1,61 +1,12 @@
-//! Subscribe mode: the subscription kinds, the queue of what each command is owed, and the bookkeeping
-//! that pairs replies with it and follows the subscription counts.
+//! Subscribe mode: the queue of what each command sent since the SUBSCRIBE is owed, the subscription counts
+//! the server reported, and the bookkeeping that pairs replies with the queue and follows the counts.
 
 use std::collections::VecDeque;
 
-use super::shape::Class;
-use super::word::Word;
-use super::{Owner, Redis};
+use super::kinds::{Class, Kind, Pool, Turn};
+use crate::core::protocol::Owner;
 
-/// The subscription commands and the replies they get, which carry the same names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    Subscribe,
-    Psubscribe,
-    Ssubscribe,
-    Unsubscribe,
-    Punsubscribe,
-    Sunsubscribe,
-}
-
-/// What a subscription count counts: Redis reports channels + patterns together, shard channels apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Pool {
-    Channels,
-    Patterns,
-    Shards,
-}
-
-impl Kind {
-    const NAMES: [(Kind, &'static [u8]); 6] = [
-        (Kind::Subscribe, b"SUBSCRIBE"),
-        (Kind::Psubscribe, b"PSUBSCRIBE"),
-        (Kind::Ssubscribe, b"SSUBSCRIBE"),
-        (Kind::Unsubscribe, b"UNSUBSCRIBE"),
-        (Kind::Punsubscribe, b"PUNSUBSCRIBE"),
-        (Kind::Sunsubscribe, b"SUNSUBSCRIBE"),
-    ];
-
-    pub(super) fn of<const N: usize>(word: &Word<N>) -> Option<Kind> {
-        Kind::NAMES.iter().find(|(_, name)| word.is(name)).map(|(kind, _)| *kind)
-    }
-
-    pub(super) fn is_unsubscribe(self) -> bool {
-        matches!(self, Kind::Unsubscribe | Kind::Punsubscribe | Kind::Sunsubscribe)
-    }
-
-    pub(super) fn pool(self) -> Pool {
-        match self {
-            Kind::Subscribe | Kind::Unsubscribe => Pool::Channels,
-            Kind::Psubscribe | Kind::Punsubscribe => Pool::Patterns,
-            Kind::Ssubscribe | Kind::Sunsubscribe => Pool::Shards,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Subscribe mode: what each command sent since the SUBSCRIBE is owed.
-
+/// What one command (or a run of them) sent in subscribe mode is owed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Pending {
     /// PINGs, one reply each: a pong array (`+PONG` once the server left subscribe mode), or an error.
@@ -79,17 +30,22 @@ impl Pending {
     }
 }
 
-/// Entries in order; runs of PINGs of one owner and of other commands are merged.
+/// Subscribe-mode pairing: entries in order (runs of PINGs of one owner and of other commands are merged),
+/// and the subscriptions as last reported by the server.
 #[derive(Debug, Default)]
-pub(super) struct SubQueue {
-    pub(super) entries: VecDeque<Pending>,
+pub(super) struct Subscriptions {
+    entries: VecDeque<Pending>,
     /// Filter PINGs not answered yet.
-    pub(super) filter_owed: u32,
+    filter_owed: u32,
     /// UNSUBSCRIBE-family commands not fully answered yet.
-    pub(super) leaving: u32,
+    leaving: u32,
+    channels: i64,
+    patterns: i64,
+    shards: i64,
 }
 
-impl SubQueue {
+impl Subscriptions {
+    /// One more command (or filter PING) owed replies, after all those owed so far.
     pub(super) fn push(&mut self, entry: Pending) {
         if entry.is_leaving() {
             self.leaving = self.leaving.saturating_add(1);
@@ -116,7 +72,12 @@ impl SubQueue {
         }
     }
 
-    /// Whether the next reply owed in subscribe mode is the client's.
+    /// Nothing is owed: a reply now is a push, or unsolicited.
+    pub(super) fn nothing_owed(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the next reply owed is the client's.
     pub(super) fn client_first(&self) -> bool {
         self.entries.front().is_some_and(|entry| !matches!(entry, Pending::Ping { owner: Owner::Filter, .. }))
     }
@@ -125,34 +86,62 @@ impl SubQueue {
         matches!(self.entries.front(), Some(Pending::Ping { owner: Owner::Filter, .. }))
     }
 
-    pub(super) fn clear(&mut self) {
-        *self = SubQueue::default();
+    /// Filter PINGs not answered yet.
+    pub(super) fn filter_owed(&self) -> u32 {
+        self.filter_owed
     }
-}
 
-impl Redis {
-    /// Subscribe mode: a reply that began while something was owed takes its place.
-    pub(super) fn settle(&mut self, class: Class) -> Result<Option<Owner>, &'static str> {
+    /// An UNSUBSCRIBE-family command is on its way: the server may leave subscribe mode.
+    pub(super) fn leaving(&self) -> bool {
+        self.leaving > 0
+    }
+
+    /// The server confirmed at least one subscription still in place.
+    pub(super) fn server_subscribed(&self) -> bool {
+        self.channels > 0 || self.patterns > 0 || self.shards > 0
+    }
+
+    /// Forget the queue (nothing will be paired again); the counts stay.
+    pub(super) fn clear_queue(&mut self) {
+        self.entries = VecDeque::new();
+        self.filter_owed = 0;
+        self.leaving = 0;
+    }
+
+    /// Channels and patterns, as last reported.
+    #[cfg(test)]
+    pub(super) fn counts(&self) -> (i64, i64) {
+        (self.channels, self.patterns)
+    }
+
+    fn pool(&self, pool: Pool) -> i64 {
+        match pool {
+            Pool::Channels => self.channels,
+            Pool::Patterns => self.patterns,
+            Pool::Shards => self.shards,
+        }
+    }
+
+    /// A reply of `class` that began while something was owed takes its place.
+    pub(super) fn settle(&mut self, class: Class) -> Result<Turn, &'static str> {
         match class {
-            Class::Push => Ok(None),
+            Class::Push => Ok(Turn::Stay),
             Class::Subscription(kind, Some(count)) => {
                 self.attribute_subscription(kind)?;
-                self.apply_count(kind, count);
-                Ok(None)
+                Ok(self.apply_count(kind, count))
             }
-            Class::Subscription(_, None) | Class::Other => self.attribute_other(),
+            Class::Subscription(_, None) | Class::Other => self.attribute_other().map(|(_, turn)| turn),
         }
     }
 
-    /// Subscribe mode: a reply that began while nothing was owed.
-    pub(super) fn settle_unowed(&mut self, class: Class) -> Result<(), &'static str> {
+    /// A reply of `class` that began while nothing was owed.
+    pub(super) fn settle_unowed(&mut self, class: Class) -> Result<Turn, &'static str> {
         match class {
             // A shard channel's slot moved away: the server unsubscribes the client by itself.
-            Class::Subscription(Kind::Sunsubscribe, Some(count)) => self.apply_count(Kind::Sunsubscribe, count),
-            Class::Subscription(..) => return Err("subscription reply nobody asked for"),
-            Class::Push | Class::Other => {}
+            Class::Subscription(Kind::Sunsubscribe, Some(count)) => Ok(self.apply_count(Kind::Sunsubscribe, count)),
+            Class::Subscription(..) => Err("subscription reply nobody asked for"),
+            Class::Push | Class::Other => Ok(Turn::Stay),
         }
-        Ok(())
     }
 
     /// A subscription reply of `kind`: one of the replies owed to the (un)subscribe command at the front.
@@ -160,14 +149,14 @@ impl Redis {
         // How many replies an argument-less unsubscribe gets, if it is the one running now.
         let all = u32::try_from(self.pool(kind.pool()).max(1)).unwrap_or(u32::MAX);
         loop {
-            match self.sub.entries.front_mut() {
+            match self.entries.front_mut() {
                 Some(entry @ Pending::UnsubscribeAll { .. }) if *entry == (Pending::UnsubscribeAll { kind }) => {
                     *entry = Pending::Subscription { kind, total: all, left: all };
                 }
                 Some(Pending::Subscription { kind: front, left, .. }) if *front == kind => {
                     *left = left.saturating_sub(1);
                     if *left == 0 {
-                        self.sub.pop_front();
+                        self.pop_front();
                     }
                     return Ok(());
                 }
@@ -177,12 +166,14 @@ impl Redis {
         }
     }
 
-    /// A reply that is neither a push nor a subscription reply answers the front entry whole.
-    pub(super) fn attribute_other(&mut self) -> Result<Option<Owner>, &'static str> {
+    /// A reply that is neither a push nor a subscription reply answers the front entry whole: whose it is
+    /// (`None`: nobody's), and whether injection must stop for good.
+    pub(super) fn attribute_other(&mut self) -> Result<(Option<Owner>, Turn), &'static str> {
         let subscribed = self.server_subscribed();
-        let Some(front) = self.sub.entries.front_mut() else {
-            return Ok(None);
+        let Some(front) = self.entries.front_mut() else {
+            return Ok((None, Turn::Stay));
         };
+        let mut turn = Turn::Stay;
         let (owner, done) = match front {
             Pending::Ping { owner, n } => {
                 *n = n.saturating_sub(1);
@@ -196,7 +187,7 @@ impl Redis {
             Pending::Subscription { kind, total, left } if *total == *left => {
                 if !kind.is_unsubscribe() && !subscribed {
                     // The server never entered subscribe mode (say -NOPERM for a channel): stop for good.
-                    self.given_up = true;
+                    turn = Turn::Retire;
                 }
                 (Owner::Client, true)
             }
@@ -204,12 +195,12 @@ impl Redis {
             Pending::UnsubscribeAll { .. } => (Owner::Client, true),
         };
         if done {
-            self.sub.pop_front();
+            self.pop_front();
         }
         if owner == Owner::Filter {
-            self.sub.filter_owed = self.sub.filter_owed.saturating_sub(1);
+            self.filter_owed = self.filter_owed.saturating_sub(1);
         }
-        Ok(Some(owner))
+        Ok((Some(owner), turn))
     }
 
     /// A subscription reply reported `count`: channels + patterns for the classic kinds, shard channels
@@ -219,7 +210,7 @@ impl Redis {
     /// commands sent since the SUBSCRIBE were queued for subscribe-mode replies and the decoder cannot be
     /// sure of reply counting from here, so it stops injecting for good on this connection (`Defer::Mode`
     /// forever), while it keeps parsing until every filter PING already sent is answered and stripped.
-    fn apply_count(&mut self, kind: Kind, count: i64) {
+    fn apply_count(&mut self, kind: Kind, count: i64) -> Turn {
         let consistent = match kind.pool() {
             Pool::Shards => {
                 self.shards = count;
@@ -242,7 +233,9 @@ impl Redis {
             }
         };
         if !consistent || (kind.is_unsubscribe() && !self.server_subscribed()) {
-            self.given_up = true;
+            Turn::Retire
+        } else {
+            Turn::Stay
         }
     }
 }

@@ -72,7 +72,7 @@ fn ping_is_a_multibulk_command() {
 fn every_command_is_owed_one_reply() {
     let mut redis = Redis::new();
     client(&mut redis, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nGET k\r\nPING\n");
-    assert_eq!(redis.owners.total(), 3);
+    assert_eq!(redis.pairing.owed_in_order(), 3);
     assert_eq!(redis.can_inject(), Err(Defer::RepliesOutstanding));
     assert_eq!(upstream(&mut redis, &[b"+OK\r\n$1\r\nv\r\n", b"+PONG\r\n"]).0, b"+OK\r\n$1\r\nv\r\n+PONG\r\n");
     assert_eq!(redis.can_inject(), Ok(()));
@@ -82,7 +82,7 @@ fn every_command_is_owed_one_reply() {
 fn empty_commands_get_no_reply() {
     let mut redis = Redis::new();
     client(&mut redis, b"\r\n\n   \r\n*0\r\n*-1\r\n");
-    assert_eq!(redis.owners.total(), 0);
+    assert_eq!(redis.pairing.owed_in_order(), 0);
     assert_eq!(redis.can_inject(), Ok(()));
 }
 
@@ -143,7 +143,7 @@ fn client_command_split_anywhere_is_mid_frame_until_whole() {
             assert_eq!(redis.can_inject(), expect, "{command:?} cut at {cut}");
             client(&mut redis, tail);
             assert_eq!(redis.can_inject(), Err(Defer::RepliesOutstanding), "{command:?} cut at {cut}");
-            assert_eq!(redis.owners.total(), 1);
+            assert_eq!(redis.pairing.owed_in_order(), 1);
         }
     }
 }
@@ -211,7 +211,7 @@ fn commands_with_uncountable_replies_are_refused() {
     }
     let mut redis = Redis::new();
     client(&mut redis, b"HELLO 2\r\nHELLO\r\nCLIENT SETNAME x\r\n");
-    assert_eq!(redis.owners.total(), 3);
+    assert_eq!(redis.pairing.owed_in_order(), 3);
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn subscribed() -> Redis {
 fn subscribe_waits_for_replies_owed_from_before() {
     let mut redis = Redis::new();
     client(&mut redis, b"GET k\r\n");
-    redis.owners.push(Owner::Filter); // as if a PING had been injected first
+    redis.on_ping_injected(); // replies are owed, so `can_inject` would defer: as if a PING had gone in first
     client(&mut redis, b"SUBSCRIBE news\r\n");
     let stream = concat(&[b"$1\r\nv\r\n", PONG, SUBSCRIBED_NEWS]);
     assert_eq!(upstream(&mut redis, &[&stream]), (concat(&[b"$1\r\nv\r\n", SUBSCRIBED_NEWS]), 1));
@@ -336,7 +336,7 @@ fn more_subscriptions_keep_pairing_exact() {
     at_every_split(make, &stream, &concat(&[psub_n, MESSAGE, psub_m, arity]), 1);
     let mut redis = make();
     upstream(&mut redis, &[&stream]);
-    assert_eq!((redis.channels, redis.patterns), (1, 2));
+    assert_eq!(redis.pairing.subscription_counts(), (1, 2));
 }
 
 #[test]

@@ -1,8 +1,5 @@
 //! The head of an argument or reply element, kept to recognise a few names.
 
-// ---------------------------------------------------------------------------------------------------
-// Small pieces shared by both directions.
-
 /// The first `N` bytes of an argument or reply element, upper-cased, and its full length.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Word<const N: usize> {
