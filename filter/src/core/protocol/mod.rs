@@ -1,4 +1,5 @@
-//! Protocols: one trait, one file per protocol.
+//! Protocols: one trait, one folder per protocol (its `Protocol` impl, its frame reader, its pairing of the
+//! filter's PINGs with their replies, its tests), built from the shared pieces in [`toolkit`].
 //!
 //! A protocol decoder follows both byte streams of one connection without buffering them: it keeps just
 //! enough state to know where frames begin and end (bodies are skipped by counting down, as Envoy's
@@ -16,9 +17,11 @@ pub mod nats;
 pub mod redis;
 
 mod output;
-pub mod toolkit;
 mod pong_owners;
 mod silence;
+#[doc(hidden)]
+pub mod testing;
+pub mod toolkit;
 
 pub use output::Output;
 pub use pong_owners::{Owner, PongOwners};
@@ -142,25 +145,47 @@ pub trait Protocol {
     fn reply_owed(&self) -> bool {
         false
     }
+
+    /// How many of the client's next bytes the decoder would only count down (the rest of a body whose
+    /// bytes cannot matter: not a possible PING, not a frame end), so a caller may skip them with
+    /// [`Protocol::skip_client`] instead of reading them. Protocols that look at every byte: 0.
+    fn client_skippable(&self) -> u64 {
+        0
+    }
+
+    /// Counts up to `n` of the client's next bytes without looking at them, no more than
+    /// [`Protocol::client_skippable`]: the decoder ends in the same state as if `on_client_bytes` had seen
+    /// them. Returns how many were counted; the caller feeds the rest as usual.
+    fn skip_client(&mut self, n: usize) -> usize {
+        let _ = n;
+        0
+    }
+
+    /// How many of the upstream's next bytes the decoder would only count down and forward (the rest of a
+    /// body that is not withheld and cannot be a reply to the filter's PING), so a caller may skip them with
+    /// [`Protocol::skip_upstream`]. Protocols that look at every byte: 0.
+    fn upstream_skippable(&self) -> u64 {
+        0
+    }
+
+    /// Counts up to `n` of the upstream's next bytes without looking at them, no more than
+    /// [`Protocol::upstream_skippable`], describing them in `out` as forwarded: the same state and the same
+    /// edits as `on_upstream_bytes` on them. Returns how many were counted; the caller feeds the rest.
+    fn skip_upstream(&mut self, n: usize, out: &mut Output) -> usize {
+        let _ = (n, out);
+        0
+    }
 }
 
-/// What the client receives when `chunks` come from the upstream (held bytes given back at the end), and how
-/// many replies to the filter's PINGs were stripped. Checks the trait's contract that every byte is accounted for.
+/// A count of skipped bytes, which never exceeds the `usize` asked for.
+fn skipped(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// [`testing::client_view`] for unit tests, which fail on any error.
 #[cfg(test)]
 pub(crate) fn client_view(protocol: &mut dyn Protocol, chunks: &[&[u8]]) -> (Vec<u8>, u32) {
-    let mut seen = Vec::new();
-    let mut answered = 0;
-    let mut out = Output::new();
-    for chunk in chunks {
-        out.clear();
-        answered += protocol.on_upstream_bytes(chunk, &mut out).unwrap();
-        assert_eq!(out.accounted(), chunk.len());
-        seen.extend(out.apply(chunk).unwrap_or_else(|| chunk.to_vec()));
-    }
-    out.clear();
-    protocol.release_held(&mut out);
-    seen.extend(out.apply(&[]).unwrap_or_default());
-    (seen, answered)
+    testing::client_view(protocol, chunks).unwrap()
 }
 
 /// Where each of `frames` ends in their concatenation: the positions at which a PING may go in.
@@ -173,4 +198,48 @@ pub(crate) fn frame_ends(frames: &[Vec<u8>]) -> Vec<usize> {
             Some(*at)
         })
         .collect()
+}
+
+/// At every point of the client's stream `client` and the upstream's stream `upstream` (each fed to a fresh
+/// decoder from `new`), skipping what the decoder says may be skipped leaves it exactly as feeding those bytes
+/// would, and describes them to the client the same way. Returns how many bytes were skippable in all, on
+/// each side, so that a test can check it tested something.
+#[cfg(test)]
+pub(crate) fn check_skipping<P: Protocol + fmt::Debug>(
+    new: impl Fn() -> P,
+    client: &[u8],
+    upstream: &[u8],
+) -> (u64, u64) {
+    let mut total = (0, 0);
+    for at in 0..client.len() {
+        let (mut fed, mut skipped, mut greedy) = (new(), new(), new());
+        for p in [&mut fed, &mut skipped, &mut greedy] {
+            p.on_client_bytes(&client[..at]).unwrap();
+        }
+        let n = fed.client_skippable();
+        let k = usize::try_from(n).unwrap().min(client.len() - at);
+        total.0 += n;
+        fed.on_client_bytes(&client[at..at + k]).unwrap();
+        assert_eq!(skipped.skip_client(k), k, "client at {at}");
+        assert_eq!(format!("{fed:?}"), format!("{skipped:?}"), "client at {at}");
+        assert_eq!(greedy.skip_client(usize::MAX) as u64, n, "no more than skippable");
+    }
+    for at in 0..upstream.len() {
+        let (mut fed, mut skipped) = (new(), new());
+        let mut out = Output::new();
+        for p in [&mut fed, &mut skipped] {
+            p.on_upstream_bytes(&upstream[..at], &mut out).unwrap();
+        }
+        let n = fed.upstream_skippable();
+        let k = usize::try_from(n).unwrap().min(upstream.len() - at);
+        total.1 += n;
+        let bytes = &upstream[at..at + k];
+        let (mut fed_out, mut skipped_out) = (Output::new(), Output::new());
+        fed.on_upstream_bytes(bytes, &mut fed_out).unwrap();
+        assert_eq!(skipped.skip_upstream(k, &mut skipped_out), k, "upstream at {at}");
+        assert_eq!(format!("{fed:?}"), format!("{skipped:?}"), "upstream at {at}");
+        assert_eq!(fed_out.accounted(), skipped_out.accounted(), "upstream at {at}");
+        assert_eq!(fed_out.apply(bytes), skipped_out.apply(bytes), "upstream at {at}");
+    }
+    total
 }

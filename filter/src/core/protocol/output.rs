@@ -107,16 +107,15 @@ impl Output {
             match edit {
                 Edit::Forward(n) => {
                     let end = (at + n).min(input.len());
-                    bytes.extend_from_slice(&input[at.min(end)..end]);
+                    bytes.extend_from_slice(input.get(at.min(end)..end).unwrap_or_default());
                     at = end;
                 }
                 Edit::Skip(n) => at = (at + n).min(input.len()),
                 Edit::Insert(held) => bytes.extend_from_slice(held),
             }
         }
-        if at < input.len() {
-            bytes.extend_from_slice(&input[at..]);
-        }
+        // Never past the end: `at` is clamped to the input's length.
+        bytes.extend_from_slice(input.get(at..).unwrap_or_default());
         Some(bytes)
     }
 }
