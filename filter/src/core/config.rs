@@ -18,6 +18,50 @@ pub const DEFAULT_MAX_MISSED_PONGS: u32 = 3;
 /// is not left for the kernel's 15 minutes.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The three timings that set how fast a dead upstream is closed: `read_idle_timeout + max_missed_pongs x
+/// ping_interval` (+ one tick).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timings {
+    pub read_idle_timeout: Duration,
+    pub ping_interval: Duration,
+    pub max_missed_pongs: u32,
+}
+
+impl Timings {
+    /// A configuration's timings when it sets none: closed within 10 s + 3 x 2 s = 16 s.
+    pub const DEFAULT: Timings = Timings {
+        read_idle_timeout: DEFAULT_READ_IDLE_TIMEOUT,
+        ping_interval: DEFAULT_PING_INTERVAL,
+        max_missed_pongs: DEFAULT_MAX_MISSED_PONGS,
+    };
+
+    /// The example timings, short enough to watch the filter work: the README's example bound, `make demo`,
+    /// and the configuration every test suite of this repository uses unless a case is about another one.
+    /// PING after 2 s of upstream silence, then every 1 s, closed after 3 missed: within 2 s + 3 x 1 s = 5 s.
+    pub const EXAMPLE: Timings = Timings {
+        read_idle_timeout: Duration::from_secs(2),
+        ping_interval: Duration::from_secs(1),
+        max_missed_pongs: 3,
+    };
+
+    /// The longest a silently dead upstream that owes the client nothing stays open, before the tick.
+    pub fn detection_bound(&self) -> Duration {
+        self.read_idle_timeout.saturating_add(self.ping_interval.saturating_mul(self.max_missed_pongs))
+    }
+
+    /// A plugin configuration with these timings for `protocol` (`"nats"`, `"redis"`, `"framed"`), e.g.
+    /// `{"protocol": "nats", "read_idle_timeout": "2s", "ping_interval": "1s", "max_missed_pongs": 3}`.
+    /// Insert further fields (`write_idle_keepalive`, `reply_timeout`, the `framed` section) as needed.
+    pub fn config_json(&self, protocol: &str) -> serde_json::Value {
+        let mut fields = serde_json::Map::new();
+        fields.insert("protocol".into(), protocol.into());
+        fields.insert("read_idle_timeout".into(), duration::format(self.read_idle_timeout).into());
+        fields.insert("ping_interval".into(), duration::format(self.ping_interval).into());
+        fields.insert("max_missed_pongs".into(), self.max_missed_pongs.into());
+        serde_json::Value::Object(fields)
+    }
+}
+
 /// Timers finer than this cost ticks for no benefit; coarser than a day are a typo.
 const MIN_TIMER: Duration = Duration::from_millis(10);
 const MAX_TIMER: Duration = Duration::from_secs(24 * 3600);
@@ -179,7 +223,16 @@ impl Config {
     /// every PING unanswered. The filter adds at most one tick to it. While a reply is owed (or the client
     /// may be holding the upstream back), the bound is `reply_timeout` after the upstream's last byte.
     pub fn detection_bound(&self) -> Duration {
-        self.read_idle_timeout + self.ping_interval * self.max_missed_pongs
+        self.timings().detection_bound()
+    }
+
+    /// The timings this configuration closes a dead upstream with.
+    pub fn timings(&self) -> Timings {
+        Timings {
+            read_idle_timeout: self.read_idle_timeout,
+            ping_interval: self.ping_interval,
+            max_missed_pongs: self.max_missed_pongs,
+        }
     }
 
     /// The root tick period: a tenth of the shortest timer, between 10 ms and 1 s, so that deadlines are
@@ -216,6 +269,20 @@ mod tests {
         assert_eq!(c.reply_timeout, DEFAULT_REPLY_TIMEOUT);
         assert_eq!(c.detection_bound(), Duration::from_secs(16));
         assert_eq!(c.tick_period(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn the_timings_as_json_parse_back_to_themselves() {
+        for (timings, bound) in [(Timings::EXAMPLE, 5), (Timings::DEFAULT, 16)] {
+            let json = timings.config_json("nats").to_string();
+            let c = Config::from_json(json.as_bytes()).unwrap();
+            assert_eq!(c.timings(), timings, "{json}");
+            assert_eq!(c.detection_bound(), Duration::from_secs(bound));
+        }
+        let c = Config::from_json(br#"{"protocol": "redis"}"#).unwrap();
+        assert_eq!(c.timings(), Timings::DEFAULT);
+        let json = Timings::EXAMPLE.config_json("redis").to_string();
+        assert!(json.contains(r#""read_idle_timeout":"2s""#) && json.contains(r#""ping_interval":"1s""#), "{json}");
     }
 
     #[test]

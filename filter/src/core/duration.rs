@@ -46,6 +46,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// Writes a duration the way [`parse`] reads it: whole seconds as `"2s"`, anything else in milliseconds
+/// (`"1500ms"`); what is finer than a millisecond is dropped.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +79,20 @@ mod tests {
             ["", "10", "s", "-1s", "1.5.2s", "1,5s", "10 s", "1.0005s", "0.5ms", "5d", "99999999999999999999s", "1e3s"]
         {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn format_writes_what_parse_reads() {
+        assert_eq!(format(Duration::from_secs(2)), "2s");
+        assert_eq!(format(Duration::from_millis(1500)), "1500ms");
+        for d in [
+            Duration::from_millis(10),
+            Duration::from_secs(1),
+            Duration::from_millis(2500),
+            Duration::from_secs(86_400),
+        ] {
+            assert_eq!(parse(&format(d)), Ok(d));
         }
     }
 }

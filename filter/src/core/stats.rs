@@ -71,22 +71,44 @@ impl Stat {
         TABLE.iter().map(|row| row.0)
     }
 
-    fn index(self) -> usize {
+    const fn index(self) -> usize {
         self as usize
     }
 
-    pub fn name(self) -> &'static str {
-        TABLE[self.index()].1
+    /// The name the filter defines the metric under (Envoy's `/stats` shows it as `wasmcustom.<name>`). A
+    /// `const fn`, so that the test suites can declare the names they check as constants.
+    pub const fn name(self) -> &'static str {
+        Self::row(self).1
     }
 
-    pub fn kind(self) -> StatKind {
-        TABLE[self.index()].2
+    pub const fn kind(self) -> StatKind {
+        Self::row(self).2
     }
 
-    pub fn meaning(self) -> &'static str {
-        TABLE[self.index()].3
+    pub const fn meaning(self) -> &'static str {
+        Self::row(self).3
+    }
+
+    // In bounds for every stat: TABLE has one row per variant, in declaration order (checked at compile time
+    // below), and a variant's discriminant is its position.
+    #[allow(clippy::indexing_slicing)]
+    const fn row(self) -> (Stat, &'static str, StatKind, &'static str) {
+        TABLE[self.index()]
     }
 }
+
+// TABLE lists every variant once, in declaration order (WasmHeapBytes is the last variant; a new one goes
+// before it, or this check moves to the new last one): `row` cannot index out of bounds. Evaluated by the
+// compiler, where an index out of bounds is a build error, not a panic.
+#[allow(clippy::indexing_slicing)]
+const _: () = {
+    assert!(TABLE.len() == Stat::WasmHeapBytes as usize + 1, "TABLE must have one row per Stat");
+    let mut i = 0;
+    while i < TABLE.len() {
+        assert!(TABLE[i].0 as usize == i, "TABLE must list the stats in declaration order");
+        i += 1;
+    }
+};
 
 /// Current values (counters since start, gauges now) for one worker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,13 +117,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    // `values` has a slot per stat (Stat::COUNT): the lookups always find one.
     pub fn add(&mut self, stat: Stat, n: i64) {
-        let v = &mut self.values[stat.index()];
-        *v = v.saturating_add(n);
+        if let Some(v) = self.values.get_mut(stat.index()) {
+            *v = v.saturating_add(n);
+        }
     }
 
     pub fn get(&self, stat: Stat) -> i64 {
-        self.values[stat.index()]
+        self.values.get(stat.index()).copied().unwrap_or(0)
     }
 }
 
