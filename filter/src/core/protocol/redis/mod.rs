@@ -46,7 +46,6 @@ mod pairing;
 mod reply;
 mod shape;
 mod subscription;
-mod withheld;
 mod word;
 
 use super::toolkit::{Driver, Reader};

@@ -5,9 +5,9 @@
 
 use super::client::Command;
 use super::kinds::{Class, Kind, Turn};
+use super::limits::{MAX_HELD, MAX_STRIPPED};
 use super::shape::Shape;
 use super::subscription::{Pending, Subscriptions};
-use super::withheld::{Why, Withheld};
 use crate::core::protocol::{Defer, Output, Owner, PongOwners, Silence};
 
 /// What the client receives of the reply being read.
@@ -29,6 +29,42 @@ struct Reply {
     filter: bool,
     /// Subscribe mode, and nothing was owed when it began: a push, or unsolicited.
     unowed: bool,
+}
+
+/// Bytes withheld from the client while the reply they belong to is not finished: a reply whose owner is
+/// not known yet (given back or dropped once it is), or a reply to a filter PING (dropped when it ends). If
+/// the connection falls back to pass-through before the reply ends, they are given back, so that the client
+/// receives whole replies or nothing of the filter's, however the stream was cut.
+#[derive(Debug, Default)]
+struct Withheld {
+    bytes: Vec<u8>,
+}
+
+impl Withheld {
+    /// Keeps `bytes` of a reply that is stripped (`strip`) or held.
+    fn extend(&mut self, bytes: &[u8], strip: bool) -> Result<(), &'static str> {
+        let (limit, too_long) = if strip {
+            (MAX_STRIPPED, "reply to the filter's PING too long")
+        } else {
+            (MAX_HELD, "reply header too long")
+        };
+        if self.bytes.len().saturating_add(bytes.len()) > limit {
+            return Err(too_long);
+        }
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Gives the bytes back to the client.
+    fn release(&mut self, out: &mut Output) {
+        out.insert(&self.bytes);
+        self.bytes.clear();
+    }
+
+    /// Drops the bytes (keeps the few bytes of capacity: the next filter reply reuses them).
+    fn clear(&mut self) {
+        self.bytes.clear();
+    }
 }
 
 /// Who is owed the replies, and what the client gets of the current one. Which queue pairs them
@@ -227,16 +263,13 @@ impl Pairing {
     /// before they are accounted as skipped: if they cannot be kept, the error leaves them unaccounted and the
     /// connection forwards them.
     pub(super) fn emit(&mut self, span: &[u8], out: &mut Output) -> Result<(), &'static str> {
-        let why = match self.reply.map(|reply| reply.verdict) {
-            Some(Verdict::Strip) => Why::Strip,
-            Some(Verdict::Hold) => Why::Hold,
-            Some(Verdict::Forward) | None => {
-                out.forward(span.len());
-                return Ok(());
+        match self.reply.map(|reply| reply.verdict) {
+            Some(verdict @ (Verdict::Strip | Verdict::Hold)) => {
+                self.withheld.extend(span, verdict == Verdict::Strip)?;
+                out.skip(span.len());
             }
-        };
-        self.withheld.extend(span, why)?;
-        out.skip(span.len());
+            Some(Verdict::Forward) | None => out.forward(span.len()),
+        }
         Ok(())
     }
 
@@ -268,8 +301,7 @@ impl Pairing {
                 return Ok(turn);
             }
         }
-        out.insert(self.withheld.as_slice());
-        self.withheld.clear();
+        self.withheld.release(out);
         reply.verdict = Verdict::Forward;
         Ok(turn)
     }
@@ -296,8 +328,7 @@ impl Pairing {
 
     /// Give back whatever is withheld; the rest of the current reply is forwarded.
     pub(super) fn release_held(&mut self, out: &mut Output) {
-        out.insert(self.withheld.as_slice());
-        self.withheld.clear();
+        self.withheld.release(out);
         if let Some(reply) = self.reply.as_mut() {
             reply.verdict = Verdict::Forward;
         }
