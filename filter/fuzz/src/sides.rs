@@ -12,9 +12,10 @@
 use heartbeat::core::protocol::framed::{Framed, FramedSpec};
 use heartbeat::core::protocol::nats::Nats;
 use heartbeat::core::protocol::redis::Redis;
-use heartbeat::core::protocol::{Output, Protocol};
+use heartbeat::core::protocol::testing::{ClientView, ViewError};
+use heartbeat::core::protocol::Protocol;
 
-use crate::{is_subsequence, Bytes, Cuts, UpstreamResult};
+use crate::{is_subsequence, Bytes, Cuts};
 
 /// What a protocol's conversation is made of, for the side that is not fuzzed.
 pub struct Pieces {
@@ -93,13 +94,11 @@ pub fn framed(spec: FramedSpec) -> (Box<dyn Protocol>, Pieces) {
     (Box::new(Framed::new(spec)), pieces)
 }
 
-/// The upstream direction of one decoder, followed as the connection core does, with what the client sees.
+/// The upstream direction of one decoder, followed as the connection core does ([`ClientView`]), with the
+/// checks on what the client sees.
 pub struct UpstreamView {
-    out: Output,
+    view: ClientView,
     sent: Vec<u8>,
-    seen: Vec<u8>,
-    answered: u64,
-    error: bool,
 }
 
 impl Default for UpstreamView {
@@ -110,60 +109,38 @@ impl Default for UpstreamView {
 
 impl UpstreamView {
     pub fn new() -> Self {
-        UpstreamView { out: Output::new(), sent: Vec::new(), seen: Vec::new(), answered: 0, error: false }
+        UpstreamView { view: ClientView::new(), sent: Vec::new() }
     }
 
     pub fn answered(&self) -> u64 {
-        self.answered
+        self.view.answered()
     }
 
     /// One upstream chunk. After an error the connection core forwards everything as it is (after giving back
     /// what the decoder held), and so does this.
     pub fn feed(&mut self, protocol: &mut dyn Protocol, chunk: &[u8], injected: u64) {
         self.sent.extend_from_slice(chunk);
-        self.out.clear();
-        if self.error {
-            protocol.release_held(&mut self.out);
-            self.out.forward(chunk.len());
-        } else {
-            let (count, error) = protocol.on_upstream_bytes(chunk, &mut self.out).into_parts();
-            self.answered += u64::from(count.unwrap_or_else(|| self.out.pongs()));
-            if error.is_none() {
-                assert_eq!(self.out.accounted(), chunk.len(), "an Ok chunk must be fully accounted for");
-            } else {
-                assert!(self.out.accounted() <= chunk.len(), "an error accounted for more than the chunk");
-                protocol.release_held(&mut self.out);
-                self.out.forward(chunk.len() - self.out.accounted().min(chunk.len()));
-                self.error = true;
-            }
+        if let Err(broken @ ViewError::Unaccounted { .. }) = self.view.feed(protocol, chunk) {
+            panic!("{broken}");
         }
-        assert!(self.answered <= injected, "{} replies answered, {injected} PINGs injected", self.answered);
-        match self.out.apply(chunk) {
-            Some(bytes) => self.seen.extend_from_slice(&bytes),
-            None => self.seen.extend_from_slice(chunk),
-        }
-        assert!(self.seen.len() <= self.sent.len(), "the client received more than the upstream sent");
+        let answered = self.view.answered();
+        assert!(answered <= injected, "{answered} replies answered, {injected} PINGs injected");
+        assert!(self.view.seen().len() <= self.sent.len(), "the client received more than the upstream sent");
     }
 
     /// The upstream's stream ended: held bytes come back; then the client's view is checked.
     pub fn finish(&mut self, protocol: &mut dyn Protocol, max_reply: Option<usize>, exact: bool) {
-        self.out.clear();
-        protocol.release_held(&mut self.out);
-        self.seen.extend(self.out.apply(&[]).unwrap_or_default());
-        assert!(is_subsequence(&self.seen, &self.sent), "the client's view is not the upstream's minus some bytes");
-        if self.answered == 0 {
-            assert_eq!(self.seen, self.sent, "bytes were removed but no reply to the filter was reported");
+        self.view.finish(protocol);
+        let (seen, answered) = (self.view.seen(), self.view.answered());
+        assert!(is_subsequence(seen, &self.sent), "the client's view is not the upstream's minus some bytes");
+        if answered == 0 {
+            assert_eq!(seen, self.sent, "bytes were removed but no reply to the filter was reported");
         }
         if let Some(max) = max_reply {
-            let removed = (self.sent.len() - self.seen.len()) as u64;
-            assert!(removed <= self.answered * max as u64, "{removed} bytes removed for {} replies", self.answered);
+            let removed = (self.sent.len() - seen.len()) as u64;
+            assert!(removed <= answered * max as u64, "{removed} bytes removed for {answered} replies");
             if exact {
-                assert_eq!(
-                    removed,
-                    self.answered * max as u64,
-                    "{removed} bytes removed for {} replies",
-                    self.answered
-                );
+                assert_eq!(removed, answered * max as u64, "{removed} bytes removed for {answered} replies");
             }
         }
     }
