@@ -7,7 +7,7 @@
 //! next one.
 //!
 //! [`FramedConfig`] is what the operator writes; [`FramedConfig::build`] checks it and decodes the hex once into
-//! a [`FramedSpec`] that every connection shares (`config`). [`reader::FrameReader`] follows one direction,
+//! a [`FramedSpec`] that every connection shares (`config`). `reader::FrameReader` follows one direction,
 //! driven by the toolkit's [`Driver`]; `pong` says which frames are the PING and the PONG, and the toolkit's
 //! [`Pairing`] withholds a server frame while it may be the PONG owed to the filter.
 

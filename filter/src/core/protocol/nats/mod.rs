@@ -2,8 +2,8 @@
 //! on the server's stream.
 //!
 //! Both directions are text control lines, some followed by a payload whose size is the line's last token
-//! (`PUB`/`HPUB` from the client, `MSG`/`HMSG` from the server). [`reader::LineReader`] follows one direction
-//! (driven by the toolkit's [`Driver`], which keeps the sticky error); [`pong::PongLine`] says which server
+//! (`PUB`/`HPUB` from the client, `MSG`/`HMSG` from the server). `reader::LineReader` follows one direction
+//! (driven by the toolkit's [`Driver`], which keeps the sticky error); `pong::PongLine` says which server
 //! lines may be the PONG owed to the filter, withheld by the toolkit's [`Pairing`] while they may be.
 
 mod pong;
