@@ -79,6 +79,12 @@ impl Command {
         self.timeout
     }
 
+    /// Whether the bytes of the argument at `index` are looked at (the name, the first argument, and every
+    /// argument of a command that keeps a timeout).
+    fn reads_argument(&self, index: u64) -> bool {
+        index < 2 || self.timeout_at.is_some()
+    }
+
     /// Bytes of the argument at `index` (0: the name).
     fn argument_bytes(&mut self, index: u64, bytes: &[u8]) {
         match index {
@@ -178,6 +184,22 @@ impl Reader for ClientReader {
 
     fn at_boundary(&self) -> bool {
         matches!(self.state, ClientState::Boundary)
+    }
+
+    /// The rest of an argument's body that nothing looks at: `argument_bytes` would do nothing with it.
+    fn skippable(&self) -> u64 {
+        match self.state {
+            ClientState::ArgBody(body) if !self.command.reads_argument(self.index()) => body.left(),
+            _ => 0,
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> u64 {
+        let n = n.min(self.skippable());
+        let ClientState::ArgBody(mut body) = self.state else { return 0 };
+        let counted = body.skip(n);
+        self.state = if body.is_done() { ClientState::ArgEnd(LineEnd::CRLF) } else { ClientState::ArgBody(body) };
+        counted
     }
 }
 

@@ -49,7 +49,7 @@ mod subscription;
 mod word;
 
 use super::toolkit::{Driver, Reader};
-use super::{Defer, Output, Protocol, ProtocolError, Side, Silence};
+use super::{skipped, Defer, Output, Protocol, ProtocolError, Side, Silence};
 use client::ClientReader;
 use kinds::Turn;
 use pairing::Pairing;
@@ -94,6 +94,11 @@ impl Watch {
     /// Replies are paired by the subscription queue.
     fn subscribed(&self) -> bool {
         matches!(self, Watch::Subscribed | Watch::Retiring { subscribed: true })
+    }
+
+    /// Both streams are parsed (not blind, not passed through).
+    fn parsing(&self) -> bool {
+        matches!(self, Watch::Normal | Watch::Subscribed | Watch::Retiring { .. })
     }
 
     /// A command or a reply asked for `turn`.
@@ -229,7 +234,7 @@ impl Protocol for Redis {
     fn on_ping_injected(&mut self) {
         // Only ever after `can_inject` said yes, so while Normal or Subscribed; a blind or passed-through
         // connection pairs nothing.
-        if let Watch::Normal | Watch::Subscribed | Watch::Retiring { .. } = self.watch {
+        if self.watch.parsing() {
             self.pairing.on_ping_injected(self.watch.subscribed());
         }
     }
@@ -261,6 +266,40 @@ impl Protocol for Redis {
     fn reply_owed(&self) -> bool {
         self.pairing.reply_owed()
     }
+
+    /// The rest of an argument nothing looks at (not the name, not the first argument, not an argument of a
+    /// command that keeps a timeout).
+    fn client_skippable(&self) -> u64 {
+        if self.watch.parsing() {
+            self.client.skippable()
+        } else {
+            0
+        }
+    }
+
+    fn skip_client(&mut self, n: usize) -> usize {
+        if !self.watch.parsing() {
+            return 0;
+        }
+        skipped(self.client.skip(u64::try_from(n).unwrap_or(u64::MAX)))
+    }
+
+    /// The rest of a bulk string of a forwarded reply that its shape does not read (anything but a possible
+    /// push or subscription reply's name).
+    fn upstream_skippable(&self) -> u64 {
+        if self.watch.parsing() && self.pairing.forwarding() {
+            self.replies.skippable()
+        } else {
+            0
+        }
+    }
+
+    fn skip_upstream(&mut self, n: usize, out: &mut Output) -> usize {
+        let n = u64::try_from(n).unwrap_or(u64::MAX).min(self.upstream_skippable());
+        let n = skipped(self.replies.skip(n));
+        out.forward(n);
+        n
+    }
 }
 
 #[cfg(test)]
@@ -271,3 +310,6 @@ mod blocking_tests;
 
 #[cfg(test)]
 mod resp3_tests;
+
+#[cfg(test)]
+mod skip_tests;

@@ -259,6 +259,11 @@ impl Pairing {
         Ok(turn)
     }
 
+    /// The current reply reaches the client as it is read: nothing of it is withheld.
+    pub(super) fn forwarding(&self) -> bool {
+        matches!(self.reply, Some(Reply { verdict: Verdict::Forward, .. }))
+    }
+
     /// What the client gets of `span`, the bytes just read of the current reply. Withheld bytes are kept
     /// before they are accounted as skipped: if they cannot be kept, the error leaves them unaccounted and the
     /// connection forwards them.

@@ -50,6 +50,24 @@ impl ReplyReader {
         &self.shape
     }
 
+    /// The rest of a bulk string's body that the shape does not read: `step` would only count it down.
+    pub(super) fn skippable(&self) -> u64 {
+        match self.state {
+            ReplyState::Body(body) if !self.shape.reads_body(self.depth) => body.left(),
+            _ => 0,
+        }
+    }
+
+    /// Counts up to `n` bytes (no more than [`ReplyReader::skippable`]) as `step` would read them; returns how
+    /// many.
+    pub(super) fn skip(&mut self, n: u64) -> u64 {
+        let n = n.min(self.skippable());
+        let ReplyState::Body(mut body) = self.state else { return 0 };
+        let counted = body.skip(n);
+        self.state = if body.is_done() { ReplyState::BodyEnd(LineEnd::CRLF) } else { ReplyState::Body(body) };
+        counted
+    }
+
     /// Reads one piece of a reply (at least one byte of a non-empty `rest`); returns how many bytes it took
     /// and whether the top-level reply ended.
     pub(super) fn step(&mut self, rest: &[u8]) -> Result<(usize, bool), &'static str> {

@@ -53,8 +53,13 @@ impl Shape {
         }
     }
 
+    /// Whether the bytes of a bulk string at `level` are read (the first element's, while it may be a name).
+    pub(super) fn reads_body(&self, level: usize) -> bool {
+        level == 1 && self.element() == 0 && self.name_known.is_none()
+    }
+
     pub(super) fn on_body(&mut self, level: usize, bytes: &[u8]) {
-        if level == 1 && self.element() == 0 && self.name_known.is_none() {
+        if self.reads_body(level) {
             self.name.extend(bytes);
         }
     }
