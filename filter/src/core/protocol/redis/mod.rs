@@ -1,4 +1,4 @@
-//! Redis, RESP2.
+//! Redis, RESP2 and RESP3.
 //!
 //! Client side: multibulk commands (`*N\r\n$len\r\n<bytes>\r\n...`) and inline commands (a line ending in
 //! `\n`), parsed the way Redis' `processMultibulkBuffer` / `processInlineBuffer` do. Only the command name,
@@ -9,14 +9,14 @@
 //! to come; bulk bodies skipped by counting down.
 //!
 //! Pairing replies with requests. Redis answers in order, one reply per command, so in normal mode each
-//! command the client sends takes its place in a [`PongOwners`] queue and so does each PING the filter
+//! command the client sends takes its place in a [`PongOwners`](super::PongOwners) queue and so does each PING the filter
 //! injects; a reply goes to the front entry, and a filter-owned reply (`+PONG`, or an error such as
 //! `-NOAUTH`) is stripped whole. The owner is known from the reply's first byte; the stripped bytes are held
 //! until the reply ends, so that a fall-back to pass-through in the middle gives them back whole.
 //!
 //! Subscribe mode is different: once the client sent (P|S)SUBSCRIBE, the server also pushes messages at any
 //! time, a (un)subscribe command gets one reply per channel, and a PING is answered with the array
-//! `*2 pong <arg>`. From the SUBSCRIBE on, client commands go into a second queue of [`Pending`] entries
+//! `*2 pong <arg>`. From the SUBSCRIBE on, client commands go into a second queue of `Pending` entries
 //! that knows how many replies each one gets; pushes (`message`, `pmessage`, `smessage`) are recognised
 //! by shape and pass without taking a place. Subscription counts reported by the server are followed per
 //! kind (channels, patterns, shard channels), which is what says how many replies an argument-less
@@ -37,6 +37,11 @@
 //!
 //! Commands whose replies cannot be counted (MONITOR, CLIENT REPLY, SYNC / PSYNC, SUBSCRIBE inside MULTI)
 //! are a [`ProtocolError`]: the connection is passed through from then on.
+//!
+//! The parts, each owning its state: `client.rs` reads commands (`ClientReader`, a toolkit `Reader`),
+//! `reply.rs` reads replies and their shape (`ReplyReader`, `shape.rs`), `pairing.rs` says who owns each
+//! reply and what the client gets of it (`Pairing`, with `subscription.rs` for subscribe mode), and this
+//! file composes them under one watch state (`Watch`), where every change of state is made.
 
 mod client;
 mod kinds;
@@ -137,7 +142,7 @@ impl Watch {
 }
 
 /// The Redis (RESP2 and RESP3) view of one connection: the client's commands, the server's replies, who owns
-/// each reply, and what the filter does ([`Watch`]).
+/// each reply, and what the filter does (`Watch`).
 #[derive(Debug)]
 pub struct Redis {
     client: Driver<ClientReader>,
