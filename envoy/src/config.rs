@@ -251,10 +251,12 @@ pub fn user_timeout_bind_config(timeout: std::time::Duration) -> Value {
     })
 }
 
-/// The filter configuration the suite uses unless a case says otherwise: close bound 2 s + 3 × 1 s.
+/// The filter configuration the suite uses unless a case says otherwise: the filter's example timings
+/// (close bound 2 s + 3 × 1 s) and a write-idle keepalive of 30 s.
 pub fn default_filter_config(protocol: &str) -> Value {
-    json!({"protocol": protocol, "read_idle_timeout": "2s", "ping_interval": "1s",
-           "max_missed_pongs": 3, "write_idle_keepalive": "30s"})
+    let mut v = heartbeat::core::config::Timings::EXAMPLE.config_json(protocol);
+    v["write_idle_keepalive"] = "30s".into();
+    v
 }
 
 #[cfg(test)]

@@ -4,60 +4,18 @@
 //! asserts on `ok`.
 
 use crate::blackhole::Blackhole;
-use crate::config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec};
-use crate::envoy::Envoy;
 use crate::framed_echo::{self, FramedEcho};
-use crate::matrix::{secs, Cell, Row};
+use crate::matrix::{secs, Cell, Matrix, Row};
 use crate::mode::Mode;
-use crate::ports::free_port;
 use crate::probe::{Outcome, Probe, Proto};
+use crate::setup::{Timing, USER_TIMEOUT};
 use crate::upstream::Upstream;
-use serde_json::{json, Value};
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Setup {
-    Alone,
-    TightKeepalive,
-    Filter,
-    /// The filter, with `TCP_USER_TIMEOUT` ([`USER_TIMEOUT`]) on the cluster's upstream sockets: the kernel
-    /// aborts a connection whose data or zero-window probes stay unacknowledged that long.
-    FilterUserTimeout,
-}
-
-/// The `TCP_USER_TIMEOUT` of the `FilterUserTimeout` setup.
-pub const USER_TIMEOUT: Duration = Duration::from_secs(3);
-
-impl Setup {
-    pub fn label(self) -> &'static str {
-        match self {
-            Setup::Alone => "envoy alone",
-            Setup::TightKeepalive => "envoy + keepalive 1/1/3",
-            Setup::Filter => "envoy + heartbeat",
-            Setup::FilterUserTimeout => "heartbeat + user timeout 3s",
-        }
-    }
-    /// The name of the listener this setup gets in `envoy_for`.
-    pub fn listener(self) -> &'static str {
-        match self {
-            Setup::Alone => "alone",
-            Setup::TightKeepalive => "keepalive",
-            Setup::Filter => "heartbeat",
-            Setup::FilterUserTimeout => "heartbeat_user_timeout",
-        }
-    }
-    fn cluster(self) -> &'static str {
-        match self {
-            Setup::TightKeepalive => "keepalive",
-            Setup::FilterUserTimeout => "user_timeout",
-            Setup::Alone | Setup::Filter => "plain",
-        }
-    }
-    pub fn has_filter(self) -> bool {
-        matches!(self, Setup::Filter | Setup::FilterUserTimeout)
-    }
-    pub const ALL: [Setup; 4] = [Setup::Alone, Setup::TightKeepalive, Setup::Filter, Setup::FilterUserTimeout];
-}
+// Transitional: the old throughput-bench program imports these from here until its replacement lands; every
+// other user takes them from the crate root or `setup`. Remove with it (and import them privately again).
+#[doc(hidden)]
+pub use crate::setup::{envoy_for, filter_config, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -105,72 +63,8 @@ impl Fault {
     }
 }
 
-/// Timings of the filter configuration the faults use: close bound = read_idle + max_missed × interval.
-#[derive(Clone, Copy, Debug)]
-pub struct Timing {
-    pub read_idle: Duration,
-    pub ping_interval: Duration,
-    pub max_missed: u32,
-    /// Allowance for the filter's tick and a busy 2-core machine.
-    pub slack: Duration,
-}
-
-impl Timing {
-    pub const DEFAULT: Timing = Timing {
-        read_idle: Duration::from_secs(2),
-        ping_interval: Duration::from_secs(1),
-        max_missed: 3,
-        slack: Duration::from_millis(1500),
-    };
-    pub fn bound(&self) -> Duration {
-        self.read_idle + self.ping_interval * self.max_missed
-    }
-}
-
-pub fn filter_config(protocol: &str, write_idle_keepalive: &str) -> Value {
-    let mut v = json!({"protocol": protocol, "read_idle_timeout": "2s", "ping_interval": "1s",
-                       "max_missed_pongs": 3, "write_idle_keepalive": write_idle_keepalive});
-    if protocol == "framed" {
-        v["framed"] = framed_section();
-    }
-    v
-}
-
-/// The plain u32 big-endian length-prefixed protocol of the framed echo server.
-pub fn framed_section() -> Value {
-    json!({"header_size": 4, "length_size": 4, "ping": "0000000450494e47", "pong": "00000004504f4e47"})
-}
-
 /// How long a baseline is watched: well past the filter's bound, so "still open" means something.
 pub const WATCH: Duration = Duration::from_secs(15);
-
-/// One Envoy with one listener per setup, all in front of `upstream_port`.
-pub async fn envoy_for(mode: Mode, upstream_port: u16, setups: &[Setup], filter: &Value) -> anyhow::Result<Envoy> {
-    let mut listeners = Vec::new();
-    for s in setups {
-        listeners.push(ListenerSpec {
-            name: s.listener().into(),
-            port: free_port()?,
-            filter: s.has_filter().then(|| FilterSpec::v8(filter.clone())),
-            cluster: s.cluster().into(),
-        });
-    }
-    let cfg = EnvoyConfig {
-        admin_port: free_port()?,
-        listeners,
-        clusters: vec![
-            ClusterSpec { name: "plain".into(), upstream_port, tight_keepalive: false, user_timeout: None },
-            ClusterSpec { name: "keepalive".into(), upstream_port, tight_keepalive: true, user_timeout: None },
-            ClusterSpec {
-                name: "user_timeout".into(),
-                upstream_port,
-                tight_keepalive: false,
-                user_timeout: Some(USER_TIMEOUT),
-            },
-        ],
-    };
-    Envoy::start(mode, &cfg).await
-}
 
 fn cell(setup: Setup, o: &Outcome, watched: Duration, expected: String, ok: bool) -> Cell {
     Cell {
@@ -206,6 +100,16 @@ fn judge_dead(fault: Fault, setup: Setup, o: &Outcome, t: &Timing) -> (String, b
         // A hung process's kernel ACKs the probes; unacknowledged data suspends keepalive entirely.
         _ => ("open".into(), o.closed_after.is_none()),
     }
+}
+
+/// The fault matrix: every fault against `setups`, all faults at once (each has its own upstream and Envoy).
+pub async fn matrix(mode: Mode, setups: &[Setup]) -> anyhow::Result<Matrix> {
+    let rows = futures::future::join_all(Fault::ALL.iter().map(|f| run(mode, *f, setups))).await;
+    let mut m = Matrix { envoy_mode: format!("{mode:?}"), rows: Vec::new() };
+    for r in rows {
+        m.rows.push(r?);
+    }
+    Ok(m)
 }
 
 pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<Row> {

@@ -18,11 +18,12 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod resp;
+pub mod setup;
 pub mod soak;
 pub mod upstream;
 
 pub use config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec, Runtime};
 pub use envoy::Envoy;
-pub use faults::{envoy_for, filter_config, framed_section, Setup, Timing, USER_TIMEOUT};
 pub use mode::Mode;
+pub use setup::{envoy_for, filter_config, framed_section, Setup, Timing, USER_TIMEOUT};
 pub use upstream::Upstream;

@@ -1,5 +1,6 @@
 //! The fault matrix: per fault, time until the client's connection is closed for Envoy alone, Envoy with
 //! tight cluster TCP keepalive, and Envoy with the heartbeat filter. Printed as a table and written as JSON.
+//! `faults::matrix` fills it.
 
 use serde::Serialize;
 use std::time::Duration;
@@ -36,17 +37,6 @@ pub fn secs(d: Duration) -> f64 {
 }
 
 impl Matrix {
-    /// Runs every fault against `setups`, all faults at once (each has its own upstream and Envoy).
-    pub async fn run(mode: crate::Mode, setups: &[crate::faults::Setup]) -> anyhow::Result<Matrix> {
-        use crate::faults::{self, Fault};
-        let rows = futures::future::join_all(Fault::ALL.iter().map(|f| faults::run(mode, *f, setups))).await;
-        let mut m = Matrix { envoy_mode: format!("{mode:?}"), rows: Vec::new() };
-        for r in rows {
-            m.rows.push(r?);
-        }
-        Ok(m)
-    }
-
     /// Every cell that did not behave as expected, one line each.
     pub fn unexpected(&self) -> Vec<String> {
         self.rows

@@ -1,18 +1,20 @@
-//! The filter's metrics as they appear in Envoy's `/stats` (`wasmcustom.` prefix removed; names from
-//! `filter/src/core/stats.rs`), and the consistency rule the suite checks after a run: every PING the
+//! The filter's metrics as they appear in Envoy's `/stats` (`wasmcustom.` prefix removed; the names are the
+//! filter's own, `heartbeat::core::stats::Stat`), and the consistency rule the suite checks after a run: every PING the
 //! filter sent (read-idle probes and write-idle keepalives) either had its PONG stripped or was still
 //! unanswered when its connection ended.
 
+use heartbeat::core::stats::Stat;
 use std::collections::BTreeMap;
 
-pub const PINGS_INJECTED: &str = "heartbeat.pings_injected";
-pub const KEEPALIVE_PINGS: &str = "heartbeat.keepalive_pings";
-pub const PONGS_STRIPPED: &str = "heartbeat.pongs_stripped";
-pub const PINGS_UNANSWERED: &str = "heartbeat.pings_unanswered";
-pub const DEAD_CLOSED: &str = "heartbeat.dead_closed";
-pub const DEFERRED: &str = "heartbeat.injections_deferred";
-pub const PROTOCOL_ERRORS: &str = "heartbeat.protocol_errors";
-pub const MONITORED: &str = "heartbeat.connections_monitored";
+pub const PINGS_INJECTED: &str = Stat::PingsInjected.name();
+pub const KEEPALIVE_PINGS: &str = Stat::KeepalivePings.name();
+pub const PONGS_STRIPPED: &str = Stat::PongsStripped.name();
+pub const PINGS_UNANSWERED: &str = Stat::PingsUnanswered.name();
+pub const DEAD_CLOSED: &str = Stat::DeadClosed.name();
+pub const DEFERRED: &str = Stat::InjectionsDeferred.name();
+pub const PROTOCOL_ERRORS: &str = Stat::ProtocolErrors.name();
+pub const MONITORED: &str = Stat::ConnectionsMonitored.name();
+pub const WASM_HEAP: &str = Stat::WasmHeapBytes.name();
 
 pub fn get(stats: &BTreeMap<String, i64>, name: &str) -> anyhow::Result<i64> {
     stats.get(name).copied().ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! (a hung process: its kernel still ACKs, so TCP sees nothing wrong) and both clients wait to find out.
 
 use async_nats::Event;
-use heartbeat_envoy_tests::faults::{envoy_for, filter_config, Setup, Timing};
+use heartbeat_envoy_tests::setup::{envoy_for, filter_config, Setup, Timing};
 use heartbeat_envoy_tests::{metrics, Mode, Upstream};
 use std::time::{Duration, Instant};
 

@@ -15,14 +15,15 @@
 //!        (defaults 600 s, a clock seed, 16, no keepalive on the Redis listeners)
 
 use heartbeat_envoy_tests::config::{ClusterSpec, EnvoyConfig, FilterSpec, ListenerSpec, Options};
-use heartbeat_envoy_tests::faults::framed_section;
 use heartbeat_envoy_tests::framed_echo::{serve, Counters};
+use heartbeat_envoy_tests::metrics::WASM_HEAP;
 use heartbeat_envoy_tests::probe::Proto;
 use heartbeat_envoy_tests::process::Process;
+use heartbeat_envoy_tests::setup::framed_section;
 use heartbeat_envoy_tests::soak::client::{Conn, ConnError};
 use heartbeat_envoy_tests::soak::freeze::Tracker;
 use heartbeat_envoy_tests::soak::memory::{self, Thirds};
-use heartbeat_envoy_tests::soak::{Rng, WASM_HEAP};
+use heartbeat_envoy_tests::soak::Rng;
 use heartbeat_envoy_tests::{metrics, paths, ports, Envoy, Mode, Upstream};
 use serde_json::{json, Value};
 use std::process::ExitCode;

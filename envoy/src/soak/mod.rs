@@ -12,9 +12,6 @@ pub mod client;
 pub mod freeze;
 pub mod memory;
 
-/// The filter's gauge of its wasm linear memory, summed over its VMs (`filter/src/core/stats.rs`).
-pub const WASM_HEAP: &str = "heartbeat.wasm_heap_bytes";
-
 /// A small deterministic generator (splitmix64): the soak prints its seed, and `--seed` replays the same
 /// choices (timing on a busy machine still differs from run to run).
 #[derive(Clone, Debug)]

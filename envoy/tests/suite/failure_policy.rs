@@ -12,9 +12,9 @@ use super::common;
 use super::ops_common::{nats_exchange, one_listener, open_nats, stat, trap_wasm, TRAP};
 
 use heartbeat_envoy_tests::config::{default_filter_config, FailurePolicy, Options};
-use heartbeat_envoy_tests::faults::Timing;
 use heartbeat_envoy_tests::metrics;
 use heartbeat_envoy_tests::probe::{Probe, Proto};
+use heartbeat_envoy_tests::setup::Timing;
 use heartbeat_envoy_tests::{Envoy, Upstream};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -176,7 +176,7 @@ async fn exchange_or_closed(p: &mut Probe, subject: &str, payload: &str) -> anyh
 /// The trapped VM's connections never get their end published: they stay counted in the gauge.
 fn assert_gauge_keeps_the_dead_vms_connections(o: &Observed) {
     assert_eq!(
-        stat(&o.stats, "wasmcustom.heartbeat.connections_monitored"),
+        stat(&o.stats, &format!("wasmcustom.{}", metrics::MONITORED)),
         3,
         "every connection is closed; the gauge keeps the 3 the trapped VM had published"
     );

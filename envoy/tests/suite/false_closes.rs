@@ -5,7 +5,7 @@
 
 use super::common;
 
-use heartbeat_envoy_tests::faults::{envoy_for, Setup};
+use heartbeat_envoy_tests::setup::{envoy_for, Setup};
 use heartbeat_envoy_tests::{metrics, resp, Envoy, Upstream};
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 
 use super::common;
 
-use heartbeat_envoy_tests::faults::Setup;
-use heartbeat_envoy_tests::matrix::Matrix;
+use heartbeat_envoy_tests::faults;
+use heartbeat_envoy_tests::setup::Setup;
 
 #[test]
 fn fault_matrix() -> anyhow::Result<()> {
@@ -12,7 +12,7 @@ fn fault_matrix() -> anyhow::Result<()> {
 }
 
 async fn fault_matrix_case() -> anyhow::Result<()> {
-    let m = Matrix::run(common::mode().await, &Setup::ALL).await?;
+    let m = faults::matrix(common::mode().await, &Setup::ALL).await?;
     println!("\n{}", m.render());
     println!("written to {}", m.write_json()?.display());
     let bad = m.unexpected();

@@ -8,9 +8,9 @@ use super::common;
 use super::ops_common::{lines_by_thread, nats_exchange, one_listener, open_nats, stat, wait_envoy_stats};
 
 use heartbeat_envoy_tests::config::{default_filter_config, EnvoyConfig, FilterSpec, ListenerSpec, Options};
-use heartbeat_envoy_tests::faults::Timing;
 use heartbeat_envoy_tests::metrics;
 use heartbeat_envoy_tests::probe::Probe;
+use heartbeat_envoy_tests::setup::Timing;
 use heartbeat_envoy_tests::{Envoy, Upstream};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -7,8 +7,8 @@ use super::common;
 use super::ops_common::{lines_by_thread, nats_exchange, one_listener, open_nats, per_worker, threads};
 
 use heartbeat_envoy_tests::config::{default_filter_config, Options};
-use heartbeat_envoy_tests::faults::Timing;
 use heartbeat_envoy_tests::metrics;
+use heartbeat_envoy_tests::setup::Timing;
 use heartbeat_envoy_tests::{Envoy, Upstream};
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,9 @@
 use super::common;
 
 use futures::StreamExt;
-use heartbeat_envoy_tests::faults::{envoy_for, filter_config, Setup, Timing};
 use heartbeat_envoy_tests::metrics;
 use heartbeat_envoy_tests::probe::{Probe, Proto};
+use heartbeat_envoy_tests::setup::{envoy_for, filter_config, Setup, Timing};
 use heartbeat_envoy_tests::Upstream;
 use serde_json::json;
 use std::collections::HashSet;

@@ -2,8 +2,8 @@
 
 use super::common;
 
-use heartbeat_envoy_tests::faults::{envoy_for, Setup};
 use heartbeat_envoy_tests::metrics;
+use heartbeat_envoy_tests::setup::{envoy_for, Setup};
 use heartbeat_envoy_tests::Upstream;
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -4,17 +4,18 @@
 
 use super::common;
 
-use heartbeat_envoy_tests::faults::{envoy_for, Setup};
 use heartbeat_envoy_tests::metrics;
+use heartbeat_envoy_tests::setup::{envoy_for, Setup};
 use heartbeat_envoy_tests::Upstream;
-use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Bound 5 s: read idle 2 s, then 3 intervals of 1 s; a server that owes a reply may take 5 s too.
+/// Bound 5 s: read idle 2 s, then 3 intervals of 1 s (the filter's example timings); a server that owes a reply
+/// may take 5 s too.
 fn config() -> serde_json::Value {
-    json!({"protocol": "redis", "read_idle_timeout": "2s", "ping_interval": "1s", "max_missed_pongs": 3,
-           "reply_timeout": "5s"})
+    let mut v = heartbeat::core::config::Timings::EXAMPLE.config_json("redis");
+    v["reply_timeout"] = "5s".into();
+    v
 }
 
 #[test]
