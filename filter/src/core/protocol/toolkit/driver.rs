@@ -109,6 +109,8 @@ impl<R: Reader> Driver<R> {
         data: &[u8],
         mut on_step: impl FnMut(&[u8], Option<R::Frame>) -> Result<(), &'static str>,
     ) -> Result<(), ProtocolError> {
+        // Sticky even for an empty `data`, which reaches no step.
+        self.check()?;
         let mut rest = data;
         while !rest.is_empty() {
             let (used, frame) = self.step(rest)?;
@@ -174,6 +176,7 @@ mod tests {
         let first = driver.feed(b"a;!", |_, _| Ok(())).unwrap_err();
         assert_eq!(first, ProtocolError::upstream("bang"));
         assert_eq!(driver.feed(b"fine;", |_, _| panic!("a failed direction reads nothing")), Err(first.clone()));
+        assert_eq!(driver.feed(b"", |_, _| Ok(())), Err(first.clone()), "even nothing");
         assert_eq!(driver.fail("another"), first);
         assert!(!driver.at_boundary());
     }
