@@ -102,7 +102,9 @@ impl fmt::Display for ProtocolError {
 /// - `on_ping_injected` is called right after the PING was appended behind all client bytes seen so far,
 ///   and only when `can_inject` returned `Ok` with nothing fed in between;
 /// - `on_upstream_bytes` sees every upstream byte exactly once, in order, and describes what the client
-///   must receive instead, through `out`.
+///   must receive instead, through `out`;
+/// - `skip_client` / `skip_upstream` may stand in for them on the bytes the decoder says it would only count
+///   (`client_skippable` / `upstream_skippable`): such bytes are counted, never looked at.
 pub trait Protocol {
     /// Follow the client's stream.
     fn on_client_bytes(&mut self, data: &[u8]) -> Result<(), ProtocolError>;
