@@ -108,3 +108,16 @@ fn hello_2_and_reset_go_back_to_resp2_subscriptions() {
         assert_eq!(redis.can_inject(), Ok(()), "RESP2 subscribe mode pings: {back:?}");
     }
 }
+
+#[test]
+fn a_quiet_resp3_subscriber_owes_no_reply_so_its_silence_is_never_judged() {
+    let mut redis = hello3();
+    redis.on_client_bytes(b"SUBSCRIBE news\r\n").unwrap();
+    let confirm: &[u8] = b">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+    let (_seen, _) = client_view(&mut redis, &[confirm]);
+    assert!(!redis.reply_owed(), "a quiet RESP3 subscriber owes nothing");
+    let mut redis = hello3();
+    redis.on_client_bytes(b"GET a\r\nSUBSCRIBE news\r\n").unwrap();
+    let (_seen, _) = client_view(&mut redis, &[b"$-1\r\n", confirm]);
+    assert!(!redis.reply_owed(), "after GET's reply, a quiet RESP3 subscriber owes nothing");
+}
