@@ -8,14 +8,9 @@ use crate::framed_echo::{self, FramedEcho};
 use crate::matrix::{secs, Cell, Matrix, Row};
 use crate::mode::Mode;
 use crate::probe::{Outcome, Probe, Proto};
-use crate::setup::{Timing, USER_TIMEOUT};
+use crate::setup::{envoy_for, filter_config, Setup, Timing, USER_TIMEOUT};
 use crate::upstream::Upstream;
 use std::time::Duration;
-
-// Transitional: the old throughput-bench program imports these from here until its replacement lands; every
-// other user takes them from the crate root or `setup`. Remove with it (and import them privately again).
-#[doc(hidden)]
-pub use crate::setup::{envoy_for, filter_config, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
