@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::duration;
-use super::protocol::framed::{FramedConfig, FramedSpec};
+use super::protocol::framed::FramedConfig;
+pub use super::protocol::registry::ProtocolSpec;
+use super::protocol::registry::{ProtocolName, Sections};
 
 /// Defaults, documented in the README: a dead upstream is closed within 10 s + 3 x 2 s = 16 s.
 pub const DEFAULT_READ_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,24 +69,6 @@ const MIN_TIMER: Duration = Duration::from_millis(10);
 const MAX_TIMER: Duration = Duration::from_secs(24 * 3600);
 const MAX_MISSED_PONGS: u32 = 100;
 
-/// Which protocol the upstream speaks, with what it needs to know about it.
-#[derive(Clone, Debug)]
-pub enum ProtocolSpec {
-    Nats,
-    Redis,
-    Framed(FramedSpec),
-}
-
-impl ProtocolSpec {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProtocolSpec::Nats => "nats",
-            ProtocolSpec::Redis => "redis",
-            ProtocolSpec::Framed(_) => "framed",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub protocol: ProtocolSpec,
@@ -136,14 +120,6 @@ struct Raw {
     reply_timeout: Option<Duration>,
     #[serde(default)]
     framed: Option<FramedConfig>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum ProtocolName {
-    Nats,
-    Redis,
-    Framed,
 }
 
 fn some_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
@@ -199,22 +175,9 @@ impl Config {
             ));
         }
 
-        let protocol = match (raw.protocol, raw.framed) {
-            (ProtocolName::Nats, None) => ProtocolSpec::Nats,
-            (ProtocolName::Redis, None) => ProtocolSpec::Redis,
-            (ProtocolName::Framed, Some(framed)) => {
-                // The framed checks name their own field ("framed.length_size: ...").
-                let spec = framed.build().map_err(|message| match message.split_once(": ") {
-                    Some((field, reason)) if field.starts_with("framed") => field_error(field, reason),
-                    _ => field_error("framed", message),
-                })?;
-                ProtocolSpec::Framed(spec)
-            }
-            (ProtocolName::Framed, None) => {
-                return Err(field_error("framed", "missing: protocol \"framed\" needs a \"framed\" section"))
-            }
-            (_, Some(_)) => return Err(field_error("framed", "only allowed with protocol \"framed\"")),
-        };
+        let sections = Sections { framed: raw.framed };
+        let protocol = ProtocolSpec::from_config(raw.protocol, sections)
+            .map_err(|refused| field_error(&refused.field, refused.reason))?;
 
         Ok(Config { protocol, read_idle_timeout, ping_interval, max_missed_pongs, write_idle_keepalive, reply_timeout })
     }

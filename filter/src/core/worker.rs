@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use log::{debug, info};
 
-use super::config::{Config, ProtocolSpec};
+use super::config::Config;
 use super::connection::{ClientData, Connection, Dead, Phase, PingKind, Timeout};
-use super::protocol::{framed::Framed, nats::Nats, redis::Redis, Output, Protocol, ProtocolError};
+use super::protocol::{Output, ProtocolError};
 use super::stats::{Stat, Stats};
 use super::time::Instant;
 use super::timers::{ConnId, Timers};
@@ -73,17 +73,9 @@ impl Worker {
         self.connections.get(&id).map(Connection::phase)
     }
 
-    fn new_protocol(&self) -> Box<dyn Protocol> {
-        match &self.config.protocol {
-            ProtocolSpec::Nats => Box::new(Nats::new()),
-            ProtocolSpec::Redis => Box::new(Redis::new()),
-            ProtocolSpec::Framed(spec) => Box::new(Framed::new(spec.clone())),
-        }
-    }
-
     /// A client connected.
     pub fn open(&mut self, id: ConnId, now: Instant) {
-        let conn = Connection::new(self.new_protocol(), now);
+        let conn = Connection::new(self.config.protocol.open(), now);
         if let Some(old) = self.connections.insert(id, conn) {
             // A context id Envoy reused without telling us the old one closed: account for it as closed.
             self.forget(id, old);

@@ -18,6 +18,7 @@ pub mod redis;
 
 mod output;
 mod pong_owners;
+pub mod registry;
 mod silence;
 #[doc(hidden)]
 pub mod testing;
