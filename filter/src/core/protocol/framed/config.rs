@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::layout::{FramedSpec, Spec};
 use super::reader::FrameReader;
 use crate::core::protocol::toolkit::Reader;
 
@@ -54,34 +55,6 @@ pub struct FramedConfig {
 
 fn default_max_frame() -> u64 {
     DEFAULT_MAX_FRAME
-}
-
-/// The checked, decoded description of the protocol. Cheap to clone: one per connection.
-#[derive(Clone, Debug)]
-pub struct FramedSpec(pub(super) Arc<Spec>);
-
-#[derive(Debug)]
-pub(super) struct Spec {
-    pub(super) header_size: u32,
-    pub(super) length_offset: u32,
-    pub(super) length_size: u32,
-    pub(super) big_endian: bool,
-    length_adjust: i64,
-    max_frame: u64,
-    /// Length of the short frame starting with each byte; 0: that byte starts a header.
-    pub(super) short_len: [u8; 256],
-    pub(super) ping: Vec<u8>,
-    pub(super) pong: Vec<u8>,
-}
-
-impl FramedSpec {
-    pub fn ping(&self) -> &[u8] {
-        &self.0.ping
-    }
-
-    pub fn pong(&self) -> &[u8] {
-        &self.0.pong
-    }
 }
 
 pub(super) fn decode_hex(field: &str, text: &str) -> Result<Vec<u8>, String> {
@@ -194,20 +167,6 @@ impl FramedSpec {
                 "framed.{field}: must be exactly one frame, but its {} bytes are an incomplete frame",
                 bytes.len()
             )),
-        }
-    }
-}
-
-impl Spec {
-    /// Body length announced by a header's length field.
-    pub(super) fn body_len(&self, field: u64) -> Result<u64, &'static str> {
-        let body = i128::from(field) + i128::from(self.length_adjust);
-        if body < 0 {
-            return Err("negative frame length");
-        }
-        match u64::try_from(body) {
-            Ok(body) if body <= self.max_frame => Ok(body),
-            _ => Err("frame larger than max_frame"),
         }
     }
 }

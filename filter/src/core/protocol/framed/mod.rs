@@ -7,17 +7,19 @@
 //! next one.
 //!
 //! [`FramedConfig`] is what the operator writes; [`FramedConfig::build`] checks it and decodes the hex once into
-//! a [`FramedSpec`] that every connection shares (`config`). `reader::FrameReader` follows one direction,
+//! a [`FramedSpec`], the wire layout every connection shares (`config`, `layout`). `reader::FrameReader` follows one direction,
 //! driven by the toolkit's [`Driver`]; `pong` says which frames are the PING and the PONG, and the toolkit's
 //! [`Pairing`] withholds a server frame while it may be the PONG owed to the filter.
 
 mod config;
+mod layout;
 mod pong;
 mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Endian, FramedConfig, FramedSpec};
+pub use config::{Endian, FramedConfig};
+pub use layout::FramedSpec;
 
 use super::toolkit::{Driver, Pairing};
 use super::{skipped, Defer, Output, Owner, Protocol, ProtocolError, Side};

@@ -1,7 +1,7 @@
 //! [`FrameReader`]: one direction of a framed protocol, frame by frame. Header bytes are read one by one (at
 //! most 64); short frames and bodies are skipped by counting down ([`Countdown`]), nothing is buffered.
 
-use super::config::FramedSpec;
+use super::layout::FramedSpec;
 use crate::core::protocol::toolkit::{Countdown, Reader};
 
 /// Where one direction's stream is inside the current frame.
