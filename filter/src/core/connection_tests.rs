@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::core::config::Config;
+use crate::core::config::{Config, Timings};
 use crate::core::protocol::{Owner, PongOwners};
 
 /// A line protocol for tests: frames end in '\n', the PING is "PING\n" and its answer "PONG\n".
@@ -59,14 +59,13 @@ impl Protocol for Lines {
     fn release_held(&mut self, _: &mut Output) {}
 }
 
+/// NATS with the example timings (read idle 2 s, ping interval 1 s, 3 missed), a keepalive of `keepalive` ms.
 fn config(keepalive: Option<u64>) -> Config {
-    let mut json =
-        String::from(r#"{"protocol":"nats","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3"#);
+    let mut json = Timings::EXAMPLE.config_json("nats");
     if let Some(k) = keepalive {
-        json.push_str(&format!(r#","write_idle_keepalive":"{k}ms""#));
+        json["write_idle_keepalive"] = format!("{k}ms").into();
     }
-    json.push('}');
-    Config::from_json(json.as_bytes()).unwrap()
+    Config::from_json(json.to_string().as_bytes()).unwrap()
 }
 
 fn at(ms: u64) -> Instant {
