@@ -13,9 +13,17 @@ mod metrics;
 mod root;
 mod stream;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use proxy_wasm::types::LogLevel;
 
 use crate::core::time::Instant;
+use crate::core::worker::Worker;
+
+/// The worker, shared by the root context and the connections' stream contexts (one thread per VM). Lives
+/// here, below both, so that `root` depends on `stream` and neither depends back.
+pub type SharedWorker = Rc<RefCell<Option<Worker>>>;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);

@@ -10,14 +10,11 @@ use proxy_wasm::types::ContextType;
 
 use super::metrics::Metrics;
 use super::stream::Stream;
-use super::{hostcalls, now};
+use super::{hostcalls, now, SharedWorker};
 use crate::core::config::Config;
 use crate::core::connection::Dead;
 use crate::core::timers::ConnId;
 use crate::core::worker::{Transport, Worker};
-
-/// The worker, shared by the root context and the connections' stream contexts (one thread per VM).
-pub type SharedWorker = Rc<RefCell<Option<Worker>>>;
 
 pub struct Root {
     worker: SharedWorker,

@@ -4,8 +4,7 @@ use log::{error, warn};
 use proxy_wasm::traits::{Context, StreamContext};
 use proxy_wasm::types::{Action, PeerType};
 
-use super::root::SharedWorker;
-use super::{hostcalls, now};
+use super::{hostcalls, now, SharedWorker};
 use crate::core::worker::Worker;
 
 pub struct Stream {
