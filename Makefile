@@ -57,6 +57,19 @@ test-envoy: build deps
 demo: build deps
 	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin demo
 
+## ablation: the filter cut short after each step of its per-chunk work (cargo features `ablate-<step>`, defined in
+## filter/src/adapter/ablation.rs) at target/ablation/<step>.wasm; own target dir, target/heartbeat.wasm untouched
+ABLATION_STEPS := noop read pause clock parse upstream connection
+.PHONY: ablation bench-smoke
+ablation:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@mkdir -p target/ablation
+	@set -e; for step in $(ABLATION_STEPS); do \
+		$(CARGO) build -q -p heartbeat --target $(WASM_TARGET) --profile wasm-release --features ablate-$$step \
+			--target-dir target/ablation-build; \
+		cp target/ablation-build/$(WASM_TARGET)/wasm-release/heartbeat.wasm target/ablation/$$step.wasm; \
+	done; echo "built target/ablation/*.wasm: $(ABLATION_STEPS)"
+
 ## bench: tick cost and memory per connection (wasm fuel), throughput with and without the filter, decoder speed
 bench: build deps
 	$(CARGO) run -q --release -p heartbeat-host-tests --bin tick-bench

@@ -8,6 +8,7 @@
 //!    `continue_stream(Downstream)`: tcp_proxy sends it upstream; the client never sees it;
 //! 3. on the write path, the reply to the filter's PING is cut out of the chunk before the client gets it.
 
+mod ablation;
 mod hostcalls;
 mod metrics;
 mod root;

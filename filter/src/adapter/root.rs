@@ -8,6 +8,7 @@ use log::{error, info, warn};
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::ContextType;
 
+use super::ablation::{self, Cut};
 use super::metrics::Metrics;
 use super::stream::Stream;
 use super::{hostcalls, now, SharedWorker};
@@ -62,7 +63,8 @@ impl RootContext for Root {
             }
         };
         let tick = u32::try_from(config.tick_period().as_millis()).unwrap_or(1000);
-        if hostcalls::set_tick_period_millis(tick) != hostcalls::OK {
+        // Ablation builds below the worker step have no timers to drive (see `ablation`).
+        if ablation::CUT == Cut::Full && hostcalls::set_tick_period_millis(tick) != hostcalls::OK {
             error!("heartbeat: the host refused a tick period of {tick} ms");
             return false;
         }
@@ -94,6 +96,9 @@ impl RootContext for Root {
     }
 
     fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
+        if ablation::CUT < Cut::Full {
+            return Some(Box::new(ablation::Stream::new(&self.worker)));
+        }
         Some(Box::new(Stream::new(context_id, self.worker.clone())))
     }
 
