@@ -70,12 +70,24 @@ ablation:
 		cp target/ablation-build/$(WASM_TARGET)/wasm-release/heartbeat.wasm target/ablation/$$step.wasm; \
 	done; echo "built target/ablation/*.wasm: $(ABLATION_STEPS)"
 
-## bench: tick cost and memory per connection (wasm fuel), throughput with and without the filter, decoder speed
-bench: build deps
+## bench: throughput and p99 through real Envoy 1.40 (process mode, 1 worker) for Envoy alone / no-op wasm filter /
+## heartbeat, plus the ablation steps on the Redis workloads, in interleaved rounds (about 12 min; BENCH_SECS per
+## trial, default 3, and BENCH_ROUNDS, default 5); then the tick cost and idle connections (markdown fragments in
+## target/bench/), and BENCHMARKS.md + docs/bench-*.png from all of it; then the decoders' speed
+bench: build ablation deps
+	$(CARGO) build -q --release -p heartbeat-envoy-tests --bin bench
+	target/release/bench --ablation
 	$(CARGO) run -q --release -p heartbeat-host-tests --bin tick-bench
-	$(CARGO) run -q --release -p heartbeat-envoy-tests --bin throughput-bench
+	@if [ -f envoy/src/bin/idle-bench.rs ]; then $(CARGO) run -q --release -p heartbeat-envoy-tests --bin idle-bench; fi
+	target/release/bench --report
 	$(CARGO) test -q --release -p heartbeat --test protocol_nats --test protocol_redis --test protocol_framed \
 		-- --ignored --nocapture
+
+## bench-smoke: every bench workload through every setup for one 1-second round: fails if a workload breaks,
+## says nothing about speed, writes no report (not part of make test)
+bench-smoke: build ablation deps
+	$(CARGO) build -q --release -p heartbeat-envoy-tests --bin bench
+	target/release/bench --ablation --quick
 
 ## soak: thousands of NATS, Redis and framed connections through Envoy with 2 workers for SOAK_SECS (600) while
 ## one upstream per protocol freezes and thaws at random: exact replies, closes within the bound, no false close,

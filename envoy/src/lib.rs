@@ -5,6 +5,7 @@
 //! Mode: `HEARTBEAT_ENVOY_MODE=container|process` (default container; `ENVOY_BIN` set implies process).
 
 pub mod admin;
+pub mod bench;
 pub mod blackhole;
 pub mod config;
 pub mod envoy;
