@@ -25,7 +25,7 @@ use proxy_wasm::types::Action;
 use super::{hostcalls, now, SharedWorker};
 use crate::core::config::ProtocolSpec;
 use crate::core::connection::Connection;
-use crate::core::protocol::{framed::Framed, nats::Nats, redis::Redis, Output, Protocol};
+use crate::core::protocol::{Output, Protocol};
 
 /// Where the per-chunk work stops; each step includes all the earlier ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,12 +60,9 @@ pub const CUT: Cut = if cfg!(feature = "ablate-noop") {
     Cut::Full
 };
 
+/// The configured protocol's decoder, as the worker opens it for a connection.
 fn decoder(spec: &ProtocolSpec) -> Box<dyn Protocol> {
-    match spec {
-        ProtocolSpec::Nats => Box::new(Nats::new()),
-        ProtocolSpec::Redis => Box::new(Redis::new()),
-        ProtocolSpec::Framed(spec) => Box::new(Framed::new(spec.clone())),
-    }
+    spec.open()
 }
 
 /// A stream context that does the steps up to `CUT` (below `Full`).
