@@ -276,6 +276,8 @@ pub fn run(data: &[u8]) {
         ProtocolSpec::Nats => nats_dictionary(),
         ProtocolSpec::Redis => redis_dictionary(),
         ProtocolSpec::Framed(_) => framed_dictionary(kind - 2),
+        // Postgres has its own targets (postgres_client, postgres_upstream); config_json never names it.
+        ProtocolSpec::Postgres => unreachable!("config_json does not choose postgres"),
     };
     let mut h = Harness {
         worker: Worker::new(config),

@@ -13,7 +13,9 @@
 //! Decoders never panic on any input: bad bytes are an error value, and lengths are checked arithmetic.
 
 pub mod framed;
+pub mod mysql;
 pub mod nats;
+pub mod postgres;
 pub mod redis;
 
 mod output;

@@ -5,7 +5,9 @@
 use serde::Deserialize;
 
 use super::framed::{Framed, FramedConfig, FramedSpec};
+use super::mysql::Mysql;
 use super::nats::Nats;
+use super::postgres::Postgres;
 use super::redis::Redis;
 use super::Protocol;
 
@@ -16,6 +18,8 @@ pub enum ProtocolName {
     Nats,
     Redis,
     Framed,
+    Mysql,
+    Postgres,
 }
 
 /// The protocol sections of the configuration, as given (each only allowed with its own protocol).
@@ -44,6 +48,8 @@ pub enum ProtocolSpec {
     Nats,
     Redis,
     Framed(FramedSpec),
+    Mysql,
+    Postgres,
 }
 
 impl ProtocolSpec {
@@ -53,6 +59,8 @@ impl ProtocolSpec {
         match (name, framed) {
             (ProtocolName::Nats, None) => Ok(ProtocolSpec::Nats),
             (ProtocolName::Redis, None) => Ok(ProtocolSpec::Redis),
+            (ProtocolName::Mysql, None) => Ok(ProtocolSpec::Mysql),
+            (ProtocolName::Postgres, None) => Ok(ProtocolSpec::Postgres),
             (ProtocolName::Framed, Some(framed)) => {
                 // The framed checks name their own field ("framed.length_size: ...").
                 let spec = framed.build().map_err(|message| match message.split_once(": ") {
@@ -73,6 +81,8 @@ impl ProtocolSpec {
             ProtocolSpec::Nats => "nats",
             ProtocolSpec::Redis => "redis",
             ProtocolSpec::Framed(_) => "framed",
+            ProtocolSpec::Mysql => "mysql",
+            ProtocolSpec::Postgres => "postgres",
         }
     }
 
@@ -82,6 +92,8 @@ impl ProtocolSpec {
             ProtocolSpec::Nats => Box::new(Nats::new()),
             ProtocolSpec::Redis => Box::new(Redis::new()),
             ProtocolSpec::Framed(spec) => Box::new(Framed::new(spec.clone())),
+            ProtocolSpec::Mysql => Box::new(Mysql::new()),
+            ProtocolSpec::Postgres => Box::new(Postgres::new()),
         }
     }
 }
