@@ -38,7 +38,7 @@ use response::{ClientMode, Phase, Session};
 const PING: &[u8] = &[0x01, 0x00, 0x00, 0x00, 0x0e];
 
 /// One MySQL connection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Mysql {
     client: Driver<PacketReader>,
     upstream: Driver<PacketReader>,

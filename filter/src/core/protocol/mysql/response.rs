@@ -132,7 +132,7 @@ impl Session {
         }
     }
 
-    fn has(&self, cap: u64) -> bool {
+    pub(super) fn has(&self, cap: u64) -> bool {
         self.caps & cap != 0
     }
 
