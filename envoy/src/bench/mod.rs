@@ -177,11 +177,6 @@ pub async fn measure(opts: &RunOptions) -> anyhow::Result<Results> {
     for w in chosen {
         let setups: Vec<Variant> =
             if opts.ablation && w.ablated() { Variant::ABLATION.to_vec() } else { Variant::MAIN.to_vec() };
-        let upstream = direct(match w.proto() {
-            setups::Proto::Redis => ups.redis,
-            setups::Proto::Nats => ups.nats,
-            setups::Proto::Framed => ups.framed,
-        });
         let mut trial = Trial { secs: opts.secs, redis_requests: None };
         println!(
             "\n{} ({}), {} setups, {} rounds of {:.0} s",
@@ -195,7 +190,7 @@ pub async fn measure(opts: &RunOptions) -> anyhow::Result<Results> {
         let mut warm = Vec::new();
         for v in &setups {
             let b = &envoys[v];
-            let s = workloads::run(w, b.addr(w.proto()), upstream, &trial).await.map_err(|e| b.envoy.explain(e))?;
+            let s = workloads::run(w, b.addr(w.proto()), &trial).await.map_err(|e| b.envoy.explain(e))?;
             warm.push(s.rate);
         }
         trial.calibrate(&warm);
@@ -205,7 +200,7 @@ pub async fn measure(opts: &RunOptions) -> anyhow::Result<Results> {
             for i in 0..setups.len() {
                 let v = setups[(i + round) % setups.len()];
                 let b = &envoys[&v];
-                let s = workloads::run(w, b.addr(w.proto()), upstream, &trial)
+                let s = workloads::run(w, b.addr(w.proto()), &trial)
                     .await
                     .map_err(|e| b.envoy.explain(e.context(format!("{} through {}", w.name(), v.label()))))?;
                 line.push_str(&format!(" {}={:.0}", v.name(), s.rate));

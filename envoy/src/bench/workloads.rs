@@ -149,8 +149,8 @@ impl Trial {
     }
 }
 
-/// Runs one trial of `w` against `addr`. `upstream` is the server itself (the NATS responder connects there).
-pub async fn run(w: Workload, addr: SocketAddr, upstream: SocketAddr, trial: &Trial) -> anyhow::Result<Sample> {
+/// Runs one trial of `w` against `addr` (an Envoy listener).
+pub async fn run(w: Workload, addr: SocketAddr, trial: &Trial) -> anyhow::Result<Sample> {
     let secs = Duration::from_secs_f64(trial.secs);
     let sample = match w {
         Workload::RedisGet | Workload::RedisSetSmall | Workload::RedisSetLarge => {
@@ -158,7 +158,7 @@ pub async fn run(w: Workload, addr: SocketAddr, upstream: SocketAddr, trial: &Tr
         }
         Workload::NatsPubSmall => nats_publish(addr, 128, secs).await?,
         Workload::NatsPubLarge => nats_publish(addr, 16 * 1024, secs).await?,
-        Workload::NatsRequest => nats_request(addr, upstream, secs).await?,
+        Workload::NatsRequest => nats_request(addr, secs).await?,
         Workload::FramedEcho => framed_echo(addr, secs).await?,
     };
     anyhow::ensure!(sample.rate > 0.0 && sample.rate.is_finite(), "{}: nothing completed ({sample:?})", w.name());
@@ -216,7 +216,7 @@ async fn redis_benchmark(w: Workload, addr: SocketAddr, requests: u64) -> anyhow
 pub fn parse_redis_csv(out: &str) -> Option<Sample> {
     let mut lines = out.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<String> = split_csv(lines.next()?);
-    let row: Vec<String> = split_csv(lines.last()?);
+    let row: Vec<String> = split_csv(lines.next_back()?);
     let field = |name: &str| -> Option<f64> {
         let i = header.iter().position(|h| h == name)?;
         row.get(i)?.parse().ok()
@@ -276,7 +276,7 @@ impl Drop for Responder {
     }
 }
 
-async fn nats_request(addr: SocketAddr, _upstream: SocketAddr, secs: Duration) -> anyhow::Result<Sample> {
+async fn nats_request(addr: SocketAddr, secs: Duration) -> anyhow::Result<Sample> {
     let client = async_nats::connect(format!("nats://{addr}")).await?;
     let payload = bytes::Bytes::from(vec![b'r'; 128]);
     // One request first: the reply subscription's set-up is not part of the figures.
