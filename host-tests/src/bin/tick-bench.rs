@@ -8,9 +8,16 @@
 
 use std::time::{Duration, Instant};
 
+use heartbeat::core::config::Timings;
+use heartbeat::core::stats::Stat;
 use heartbeat_host_tests::{Host, HostError, HostOptions, Plugin};
 
-const CONFIG: &str = r#"{"protocol":"nats","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3,"write_idle_keepalive":"30s"}"#;
+/// NATS with the filter's example timings (read idle 2 s, ping interval 1 s, 3 missed), keepalive 30 s.
+fn config() -> String {
+    let mut v = Timings::EXAMPLE.config_json("nats");
+    v["write_idle_keepalive"] = "30s".into();
+    v.to_string()
+}
 
 struct Measure {
     connections: usize,
@@ -25,7 +32,7 @@ struct Measure {
 fn measure(plugin: &Plugin, connections: usize) -> Result<Measure, HostError> {
     let started = Instant::now();
     let options =
-        HostOptions { plugin_configuration: CONFIG.into(), record_callbacks: false, ..HostOptions::default() };
+        HostOptions { plugin_configuration: config().into(), record_callbacks: false, ..HostOptions::default() };
     let mut host = Host::start(plugin, options)?;
     // One tick with no connection at all: the floor.
     host.advance(Duration::from_millis(100))?;
@@ -42,8 +49,8 @@ fn measure(plugin: &Plugin, connections: usize) -> Result<Measure, HostError> {
     // Ticks while every connection is idle but none is due yet (the first deadline is at 2 s).
     host.advance(Duration::from_millis(500))?;
     let tick_fuel = host.last_fuel(0, "proxy_on_tick").unwrap_or(0);
-    assert_eq!(host.metric_value("heartbeat.connections_monitored"), connections as u64, "all monitored");
-    assert_eq!(host.metric_value("heartbeat.pings_injected"), 0, "nothing was due");
+    assert_eq!(host.metric_value(Stat::ConnectionsMonitored.name()), connections as u64, "all monitored");
+    assert_eq!(host.metric_value(Stat::PingsInjected.name()), 0, "nothing was due");
     Ok(Measure {
         connections,
         tick_fuel,

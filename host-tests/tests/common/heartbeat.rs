@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use heartbeat::core::config::Timings;
+use heartbeat::core::stats::Stat;
 use heartbeat_host_tests::testkit::TestHost;
 use heartbeat_host_tests::{HostOptions, Plugin};
 
@@ -24,11 +26,12 @@ pub fn plugin() -> &'static Plugin {
     })
 }
 
-/// The standard test timings: PING after 2 s of upstream silence, then every 1 s, closed after 3 missed.
+/// The standard test configuration: the filter's example timings (PING after 2 s of upstream silence, then
+/// every 1 s, closed after 3 missed) and a write-idle keepalive of 30 s.
 pub fn config(protocol: &str) -> String {
-    format!(
-        r#"{{"protocol":"{protocol}","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3,"write_idle_keepalive":"30s"}}"#
-    )
+    let mut v = Timings::EXAMPLE.config_json(protocol);
+    v["write_idle_keepalive"] = "30s".into();
+    v.to_string()
 }
 
 pub fn start(protocol: &str) -> TestHost {
@@ -39,9 +42,10 @@ pub fn start_with(configuration: &str, options: HostOptions) -> TestHost {
     TestHost::start(plugin(), HostOptions { plugin_configuration: configuration.into(), ..options })
 }
 
-pub const PINGS_INJECTED: &str = "wasmcustom.heartbeat.pings_injected";
-pub const KEEPALIVE_PINGS: &str = "wasmcustom.heartbeat.keepalive_pings";
-pub const PONGS_STRIPPED: &str = "wasmcustom.heartbeat.pongs_stripped";
-pub const DEAD_CLOSED: &str = "wasmcustom.heartbeat.dead_closed";
-pub const INJECTIONS_DEFERRED: &str = "wasmcustom.heartbeat.injections_deferred";
-pub const CONNECTIONS_MONITORED: &str = "wasmcustom.heartbeat.connections_monitored";
+// The filter's metric names (`Host::metric_value` finds `wasmcustom.<name>` by the name the filter defined).
+pub const PINGS_INJECTED: &str = Stat::PingsInjected.name();
+pub const KEEPALIVE_PINGS: &str = Stat::KeepalivePings.name();
+pub const PONGS_STRIPPED: &str = Stat::PongsStripped.name();
+pub const DEAD_CLOSED: &str = Stat::DeadClosed.name();
+pub const INJECTIONS_DEFERRED: &str = Stat::InjectionsDeferred.name();
+pub const CONNECTIONS_MONITORED: &str = Stat::ConnectionsMonitored.name();

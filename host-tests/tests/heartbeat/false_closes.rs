@@ -23,7 +23,7 @@ fn a_slow_upload_of_any_length_is_never_closed() {
     let payload: Vec<u8> = (0..600_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     h.client_send(c, format!("PUB upload {}\r\n", payload.len()));
     for piece in payload.chunks(1000) {
-        h.client_send(c, piece.to_vec());
+        h.client_send(c, piece);
         h.advance(ms(100));
         assert!(h.closed(c).is_none(), "closed mid-upload at {:?}", h.now());
     }

@@ -1,4 +1,4 @@
-//! `framed`: the two protocols the issue names. (a) the Netty heartbeat chat: a message is type
+//! `framed`: the two protocols the README documents. (a) the Netty heartbeat chat: a message is type
 //! byte 3, a big-endian i32 length and the body; PING and PONG are the single bytes 1 and 2.
 //! (b) plain u32 big-endian length-prefixed frames whose PING and PONG are ordinary frames.
 
@@ -7,10 +7,11 @@ use heartbeat_host_tests::HostOptions;
 use super::common::heartbeat::start_with;
 use super::support::*;
 
+/// The filter's example timings with the `framed` section `framed`.
 fn config(framed: &str) -> String {
-    format!(
-        r#"{{"protocol":"framed","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3,"framed":{framed}}}"#
-    )
+    let mut v = heartbeat::core::config::Timings::EXAMPLE.config_json("framed");
+    v["framed"] = serde_json::from_str(framed).unwrap();
+    v.to_string()
 }
 
 const CHAT: &str =

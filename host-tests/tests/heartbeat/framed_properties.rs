@@ -10,8 +10,13 @@ use heartbeat_host_tests::HostOptions;
 use super::common::heartbeat::start_with;
 use super::support::{assert_exercised, ms, run_seeded, split_upstream, upstream_send_in_two, ClientStream};
 
-const CONFIG: &str = r#"{"protocol":"framed","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3,
-  "framed":{"header_size":4,"length_size":4,"ping":"0000000450494e47","pong":"00000004504f4e47"}}"#;
+/// The filter's example timings, u32 big-endian length prefix, PING and PONG ordinary frames.
+fn config() -> String {
+    let mut v = heartbeat::core::config::Timings::EXAMPLE.config_json("framed");
+    v["framed"] = serde_json::json!({"header_size": 4, "length_size": 4, "ping": "0000000450494e47",
+                                     "pong": "00000004504f4e47"});
+    v.to_string()
+}
 
 fn frame(body: &[u8]) -> Vec<u8> {
     [&(body.len() as u32).to_be_bytes()[..], body].concat()
@@ -48,7 +53,7 @@ fn run(bodies: Vec<Vec<u8>>, events: Vec<Event>) -> Result<(usize, usize), TestC
     // The client's frames never equal the PING frame itself (that would be its own PING).
     let frames: Vec<Vec<u8>> = bodies.iter().map(|b| frame(b)).filter(|f| *f != ping).collect();
     let mut client = ClientStream::new(&frames);
-    let mut h = start_with(CONFIG, HostOptions::default());
+    let mut h = start_with(&config(), HostOptions::default());
     let c = h.connect();
     let (mut pings_answered, mut stripped) = (0, 0);
     let mut expected = Vec::new();

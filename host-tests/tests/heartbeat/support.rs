@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use heartbeat::core::config::Timings;
 use heartbeat_host_tests::testkit::TestHost;
 use heartbeat_host_tests::ConnId;
 
-/// The standard configuration's timers (see `common::heartbeat::config`).
-pub const READ_IDLE: Duration = Duration::from_secs(2);
-pub const INTERVAL: Duration = Duration::from_secs(1);
-pub const MAX_MISSED: u32 = 3;
+/// The standard configuration's timers (see `common::heartbeat::config`): the filter's example timings.
+pub const READ_IDLE: Duration = Timings::EXAMPLE.read_idle_timeout;
+pub const INTERVAL: Duration = Timings::EXAMPLE.ping_interval;
+pub const MAX_MISSED: u32 = Timings::EXAMPLE.max_missed_pongs;
 /// The standard configuration leaves `reply_timeout` at the filter's default.
 pub const REPLY_TIMEOUT: Duration = heartbeat::core::config::DEFAULT_REPLY_TIMEOUT;
 /// The root tick: a tenth of the shortest timer.

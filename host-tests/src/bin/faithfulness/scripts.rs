@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use heartbeat_host_tests::script::{Script, Step};
 
-const NATS: &str = r#"{"protocol":"nats","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3}"#;
-const REDIS: &str = r#"{"protocol":"redis","read_idle_timeout":"2s","ping_interval":"1s","max_missed_pongs":3}"#;
+/// The filter's example timings (PING after 2 s of upstream silence, then every 1 s, closed after 3 missed) for
+/// `protocol`; the scripts' waits are written against them.
+fn config(protocol: &str) -> String {
+    heartbeat::core::config::Timings::EXAMPLE.config_json(protocol).to_string()
+}
 
 fn send_client(b: &str) -> Step {
     Step::ClientSend(b.as_bytes().to_vec())
@@ -29,12 +32,12 @@ pub fn all() -> Vec<Script> {
     vec![
         Script {
             name: "nats: writes from the client do not keep a silent upstream alive".into(),
-            configuration: NATS.into(),
+            configuration: config("nats"),
             steps: writing_client,
         },
         Script {
             name: "nats: PING deferred while a PUB is half sent, sent once it is whole".into(),
-            configuration: NATS.into(),
+            configuration: config("nats"),
             steps: vec![
                 send_client("CONNECT {}\r\nPUB foo 10\r\n01234"),
                 wait(100),
@@ -48,12 +51,12 @@ pub fn all() -> Vec<Script> {
         },
         Script {
             name: "nats: silent upstream, 3 PINGs, closed".into(),
-            configuration: NATS.into(),
+            configuration: config("nats"),
             steps: vec![send_client("CONNECT {}\r\n"), wait(100), send_upstream("INFO {}\r\n"), wait(6500)],
         },
         Script {
             name: "nats: PONG stripped, the client's PING answered".into(),
-            configuration: NATS.into(),
+            configuration: config("nats"),
             steps: vec![
                 send_client("CONNECT {}\r\n"),
                 wait(100),
@@ -69,7 +72,7 @@ pub fn all() -> Vec<Script> {
         },
         Script {
             name: "redis: no PING while a reply is owed, then one, stripped".into(),
-            configuration: REDIS.into(),
+            configuration: config("redis"),
             steps: vec![
                 send_client("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
                 wait(100),
@@ -83,7 +86,7 @@ pub fn all() -> Vec<Script> {
         },
         Script {
             name: "half-close both ways: FINs pass, the connection ends".into(),
-            configuration: NATS.into(),
+            configuration: config("nats"),
             steps: vec![
                 send_client("CONNECT {}\r\n"),
                 wait(100),
