@@ -11,7 +11,6 @@ mod framed_properties;
 mod lifecycle;
 mod mysql;
 mod nats;
-mod postgres;
 mod properties;
 mod redis;
 mod redis_properties;
