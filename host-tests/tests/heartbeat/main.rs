@@ -11,6 +11,7 @@ mod framed_properties;
 mod lifecycle;
 mod mysql;
 mod nats;
+mod postgres;
 mod properties;
 mod redis;
 mod redis_properties;
