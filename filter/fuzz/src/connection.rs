@@ -278,6 +278,8 @@ pub fn run(data: &[u8]) {
         ProtocolSpec::Framed(_) => framed_dictionary(kind - 2),
         // Postgres has its own targets (postgres_client, postgres_upstream); config_json never names it.
         ProtocolSpec::Postgres => unreachable!("config_json does not choose postgres"),
+        // MySQL has its own targets (mysql_client, mysql_upstream); config_json never names it.
+        ProtocolSpec::Mysql => unreachable!("config_json does not choose mysql"),
     };
     let mut h = Harness {
         worker: Worker::new(config),

@@ -10,6 +10,7 @@
 //! - no panic, no arithmetic overflow (the fuzz build has overflow checks on).
 
 use heartbeat::core::protocol::framed::{Framed, FramedSpec};
+use heartbeat::core::protocol::mysql::Mysql;
 use heartbeat::core::protocol::nats::Nats;
 use heartbeat::core::protocol::postgres::Postgres;
 use heartbeat::core::protocol::redis::Redis;
@@ -117,6 +118,56 @@ pub fn postgres() -> (Box<dyn Protocol>, Pieces) {
         exact_reply: false,
     };
     (Box::new(Postgres::new()), pieces)
+}
+
+/// A MySQL packet: 3-byte little-endian length, sequence id, payload.
+fn my(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+    [&[len[0], len[1], len[2], seq][..], payload].concat()
+}
+
+/// MySQL, logged in (a MariaDB greeting, a HandshakeResponse41 without CLIENT_DEPRECATE_EOF, the OK): the
+/// fuzzed side starts at the first command.
+pub fn mysql() -> (Box<dyn Protocol>, Pieces) {
+    let mut protocol: Box<dyn Protocol> = Box::new(Mysql::new());
+    let mut greeting = b"\x0a5.5.5-10.11.6-MariaDB\0\x07\0\0\0abcdefgh\0\xfe\xff\x2d\x02\0\xff\xff\x15".to_vec();
+    greeting.extend_from_slice(b"\0\0\0\0\0\0\x1f\0\0\0ijklmnopqrst\0mysql_native_password\0");
+    let mut login = 0x000a_a20cu32.to_le_bytes().to_vec();
+    login.extend_from_slice(&[0, 0, 0, 1, 45]);
+    login.extend_from_slice(&[0; 19]);
+    login.extend_from_slice(b"\x01\0\0\0root\0\0");
+    let mut view = ClientView::new();
+    let greeted = view.feed(protocol.as_mut(), &my(0, &greeting)).is_ok();
+    let logged_in = protocol.on_client_bytes(&my(1, &login)).is_ok();
+    let ok = view.feed(protocol.as_mut(), &my(2, b"\0\0\0\x02\0\0\0")).is_ok();
+    assert!(greeted && logged_in && ok && protocol.can_inject().is_ok(), "the MySQL login parses");
+    let pieces = Pieces {
+        handshake: Vec::new(),
+        client_frames: vec![
+            my(0, b"\x03SELECT 1"),
+            my(0, b"\x16SELECT ?"),
+            my(0, b"\x17\x01\0\0\0\0\x01\0\0\0"),
+            my(0, b"\x19\x01\0\0\0"),
+            my(0, b"\x0e"),
+            my(0, b"\x03LOAD DATA LOCAL INFILE 'f' INTO TABLE t"),
+            my(2, b"1,2\n"),
+            my(3, b""),
+        ],
+        replies: vec![
+            my(1, b"\0\0\0\x02\0\0\0"),
+            my(1, b"\xff\x28\x04#42000syntax"),
+            my(1, b"\x01"),
+            my(2, b"\x03def\0\0\0\x011\0\x0c\x3f\0\x01\0\0\0\x08\x81\0\0\0\0"),
+            my(3, b"\xfe\0\0\x02\0"),
+            my(4, b"\x011"),
+            my(5, b"\xfe\0\0\x0a\0"),
+            my(1, b"\xfbf"),
+            my(0, b"\xff\x87\x10#HY000bye"),
+        ],
+        max_reply: Some(64),
+        exact_reply: false,
+    };
+    (protocol, pieces)
 }
 
 pub fn framed(spec: FramedSpec) -> (Box<dyn Protocol>, Pieces) {
