@@ -16,7 +16,7 @@
 //! nothing on the wire, so a silent server is then judged on `reply_timeout`, as Redis commands are.
 //!
 //! What is not followed exactly is passed through (a [`ProtocolError`], counted once): TLS (CLIENT_SSL), the
-//! compressed protocol, result sets without metadata (MySQL's optional metadata, MariaDB's metadata cache),
+//! compressed protocol, MySQL's optional result set metadata,
 //! cursors (COM_STMT_EXECUTE with a cursor flag), binlog dumps, commands whose response shape is unknown.
 //! A server packet with sequence id 0 and an ERR type where a response starts is the server's unasked goodbye
 //! (MySQL 8.0.24+ ER_CLIENT_INTERACTION_TIMEOUT before closing an idle connection): it is forwarded, and

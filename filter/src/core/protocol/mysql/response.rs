@@ -18,7 +18,7 @@ const CLIENT_OPTIONAL_RESULTSET_METADATA: u64 = 1 << 25;
 const CLIENT_ZSTD_COMPRESSION: u64 = 1 << 26;
 /// MariaDB extended capabilities (bits 32..64).
 pub(super) const MARIADB_CLIENT_PROGRESS: u64 = 1 << 32;
-const MARIADB_CLIENT_CACHE_METADATA: u64 = 1 << 36;
+pub(super) const MARIADB_CLIENT_CACHE_METADATA: u64 = 1 << 36;
 
 /// Server status flag: another result set follows this one.
 const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
@@ -207,8 +207,8 @@ impl Session {
         if self.has(CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION) {
             return Err("compressed protocol: passed through");
         }
-        if self.has(CLIENT_OPTIONAL_RESULTSET_METADATA | MARIADB_CLIENT_CACHE_METADATA) {
-            return Err("result sets without metadata: passed through");
+        if self.has(CLIENT_OPTIONAL_RESULTSET_METADATA) {
+            return Err("optional result set metadata: passed through");
         }
         self.phase = Phase::Auth;
         self.client_mode = ClientMode::AuthData;
@@ -408,11 +408,25 @@ impl Session {
                     self.response = Response::Query(Query::InfileResult);
                 }
                 _ => {
-                    let (columns, _) = p.lenenc_at(0)?;
+                    let (columns, at) = p.lenenc_at(0)?;
                     if columns == 0 {
                         return Err("a result set without columns");
                     }
-                    self.response = Response::Query(Query::Columns(columns));
+                    // With MariaDB's metadata cache, a byte says whether the column definitions follow.
+                    let definitions = if self.has(MARIADB_CLIENT_CACHE_METADATA) {
+                        match p.bytes(at, 1)?.first() {
+                            Some(0) => 0,
+                            Some(1) => columns,
+                            _ => return Err("bad metadata flag in a column count"),
+                        }
+                    } else {
+                        columns
+                    };
+                    self.response = Response::Query(match (definitions, self.has(CLIENT_DEPRECATE_EOF)) {
+                        (0, true) => Query::Rows,
+                        (0, false) => Query::ColumnsEof,
+                        (n, _) => Query::Columns(n),
+                    });
                 }
             },
             Query::Columns(left) => {

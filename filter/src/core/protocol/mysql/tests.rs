@@ -384,8 +384,8 @@ fn what_cannot_be_followed_is_passed_through() {
     assert!(client_error(&mut fresh.clone(), &tls).contains("TLS"));
     assert!(client_error(&mut fresh.clone(), &login(BASE_CAPS | 0x20, 0)).contains("compressed"));
     assert!(client_error(&mut fresh.clone(), &login(0x8000, 0)).contains("4.1"));
-    // MariaDB's metadata cache (extended capability bit 4) leaves column definitions out.
-    assert!(client_error(&mut fresh.clone(), &login(BASE_CAPS, 1 << 4)).contains("metadata"));
+    // MySQL's optional result set metadata.
+    assert!(client_error(&mut fresh.clone(), &login(BASE_CAPS | 1 << 25, 0)).contains("metadata"));
     let mysql = ready(BASE_CAPS);
     assert!(client_error(&mut mysql.clone(), &pkt(0, b"\x12\x04\0\0\0")).contains("binlog"));
     assert!(client_error(&mut mysql.clone(), &pkt(0, b"\x17\x01\0\0\0\x01\x01\0\0\0")).contains("cursor"));
@@ -486,4 +486,44 @@ fn a_long_upload_is_counted_down() {
     assert_eq!(mysql.can_inject(), Err(Defer::RepliesOutstanding));
     mysql.on_upstream_bytes(&ok(4, 2), &mut Output::new()).unwrap();
     assert_eq!(mysql.can_inject(), Ok(()));
+}
+
+/// MariaDB's metadata cache (extended capability bit 4, which Debian's `mariadb` client asks for): the column
+/// count carries a byte that says whether the column definitions follow.
+#[test]
+fn the_metadata_cache_flag_says_whether_definitions_follow() {
+    for deprecate in [false, true] {
+        let caps = BASE_CAPS | if deprecate { 1 << 24 } else { 0 };
+        let mut mysql = Mysql::new();
+        let mut out = Output::new();
+        mysql.on_upstream_bytes(&greeting(), &mut out).unwrap();
+        mysql.on_client_bytes(&login(caps, 1 | 1 << 4)).unwrap();
+        mysql.on_upstream_bytes(&ok(2, 2), &mut out).unwrap();
+        let d = u8::from(!deprecate);
+        let eof_after_columns = |seq: u8| if deprecate { vec![] } else { vec![eof(seq)] };
+        // Definitions sent (flag 1), then left out (flag 0).
+        let with = [
+            vec![pkt(1, &[1, 1]), column(2, "a")],
+            eof_after_columns(3),
+            vec![pkt(3 + d, b"\x011")],
+            vec![end(deprecate, 4 + d, 2)],
+        ]
+        .concat()
+        .concat();
+        let without =
+            [vec![pkt(1, &[1, 0])], eof_after_columns(2), vec![pkt(2 + d, b"\x011")], vec![end(deprecate, 3 + d, 2)]]
+                .concat()
+                .concat();
+        for reply in [with, without] {
+            mysql.on_client_bytes(&query("SELECT a FROM t")).unwrap();
+            for (at, byte) in reply.iter().enumerate() {
+                assert_ne!(mysql.can_inject(), Ok(()), "deprecate {deprecate}, byte {at}");
+                mysql.on_upstream_bytes(std::slice::from_ref(byte), &mut out).unwrap();
+            }
+            assert_eq!(mysql.can_inject(), Ok(()), "deprecate {deprecate}");
+        }
+        mysql.on_client_bytes(&query("SELECT a FROM t")).unwrap();
+        let error = mysql.on_upstream_bytes(&pkt(1, &[1, 7]), &mut out).unwrap_err();
+        assert!(error.reason.contains("metadata"));
+    }
 }
