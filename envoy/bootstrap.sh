@@ -46,6 +46,29 @@ if command -v service >/dev/null && pgrep -x redis-server >/dev/null 2>&1 && [ -
 fi
 ln -sfn "$(command -v redis-server)" "$TOOLS/redis-server"
 
+# 3b. MariaDB from Debian (the MySQL suite's server and the `mariadb` client), and one data directory made with
+# mariadb-install-db (root without a password) that the suite copies for every server it starts.
+if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null || ! command -v mariadb >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    say "installing mariadb-server mariadb-client (apt-get)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+fi
+# The Debian package may start a system mariadbd on 3306; the suite starts its own.
+if command -v service >/dev/null && pgrep -x mariadbd >/dev/null 2>&1 && [ -f /etc/init.d/mariadb ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO service mariadb stop >/dev/null 2>&1 || true
+fi
+MARIADB_DATA="$ROOT/.tools/mariadb-data"
+if [ ! -d "$MARIADB_DATA/mysql" ]; then
+    say "making the MariaDB data directory $MARIADB_DATA (mariadb-install-db)"
+    rm -rf "$MARIADB_DATA.tmp"
+    mariadb-install-db --no-defaults --datadir="$MARIADB_DATA.tmp" --user="$(id -un)" \
+        --auth-root-authentication-method=normal --skip-test-db \
+        --innodb-log-file-size=4M --innodb-buffer-pool-size=16M >/dev/null
+    mv "$MARIADB_DATA.tmp" "$MARIADB_DATA"
+fi
+
 # 4. iptables: the blackhole fault drops the upstream's packets on loopback.
 if ! command -v iptables >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
