@@ -69,6 +69,21 @@ if [ ! -d "$MARIADB_DATA/mysql" ]; then
     mv "$MARIADB_DATA.tmp" "$MARIADB_DATA"
 fi
 
+# 3c. PostgreSQL 15 and psql from Debian. The suite runs its own clusters (initdb in /tmp, as the `postgres`
+# user, which the package creates: postgres refuses to run as root); the system cluster the package starts
+# only wastes a core.
+if [ ! -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v psql >/dev/null || ! id postgres >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    say "installing postgresql-15 postgresql-client-15 (apt-get)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null
+fi
+if command -v service >/dev/null && pgrep -x postgres >/dev/null 2>&1 && [ -f /etc/init.d/postgresql ] \
+    && [ -z "$(pgrep -f 'heartbeat-pg-' || true)" ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO service postgresql stop >/dev/null 2>&1 || true
+fi
+
 # 4. iptables: the blackhole fault drops the upstream's packets on loopback.
 if ! command -v iptables >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
