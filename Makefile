@@ -71,7 +71,7 @@ ablation:
 	done; echo "built target/ablation/*.wasm: $(ABLATION_STEPS)"
 
 ## bench: throughput and p99 through real Envoy 1.40 (process mode, 1 worker) for Envoy alone / no-op wasm filter /
-## heartbeat, plus the ablation steps on the Redis workloads, in interleaved rounds (about 12 min; BENCH_SECS per
+## heartbeat, plus the ablation steps on the Redis workloads, in interleaved rounds (about 15 min; BENCH_SECS per
 ## trial, default 3, and BENCH_ROUNDS, default 5); then the tick cost and idle connections (markdown fragments in
 ## target/bench/), and BENCHMARKS.md + docs/bench-*.png from all of it; then the decoders' speed
 bench: build ablation deps

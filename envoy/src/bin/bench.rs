@@ -8,7 +8,7 @@
 //!                                                whatever target/bench/*.md fragments exist now)
 //! ```
 //! BENCH_SECS (seconds per trial, default 3) and BENCH_ROUNDS (counted rounds, default 5) set the length: the
-//! default run with `--ablation` takes about 12 minutes. `--quick` is a smoke run (1 s, 1 round): it checks that
+//! default run with `--ablation` takes about 15 minutes. `--quick` is a smoke run (1 s, 1 round): it checks that
 //! every workload completes through every setup, and says nothing about speed. It asserts nothing about speed
 //! either way; it fails when a workload breaks.
 
