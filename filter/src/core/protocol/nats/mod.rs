@@ -13,7 +13,7 @@ mod tests;
 
 use super::toolkit::{Driver, Pairing};
 use super::{skipped, Defer, Output, Owner, Protocol, ProtocolError, Side};
-use pong::PongLine;
+use pong::{PongLine, MAX_PONG_LINE};
 use reader::{LineReader, Op};
 
 const PING: &[u8] = b"PING\r\n";
@@ -25,7 +25,7 @@ pub struct Nats {
     /// The client's `CONNECT` has been seen (servers with auth refuse any other op before it).
     connected: bool,
     upstream: Driver<LineReader>,
-    pairing: Pairing,
+    pairing: Pairing<MAX_PONG_LINE>,
 }
 
 impl Default for Nats {

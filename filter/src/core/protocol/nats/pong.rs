@@ -7,6 +7,9 @@
 
 use crate::core::protocol::toolkit::ReplyShape;
 
+/// The longest PONG line withheld: `PONG\r\n`.
+pub(super) const MAX_PONG_LINE: usize = 6;
+
 /// The shape of a server's PONG line.
 pub(super) struct PongLine;
 

@@ -11,7 +11,9 @@
 use super::driver::{Driver, Reader};
 use crate::core::protocol::{Output, Owner, PongOwners, ProtocolError};
 
-/// The longest reply that can be withheld: framed's PONG is at most 64 bytes, NATS's `PONG\r\n` 6.
+/// The longest reply that can be withheld by default: framed's PONG is at most 64 bytes. A protocol whose
+/// reply is shorter says so in its `Pairing<N>` (NATS's `PONG\r\n`: 6), so that every connection does not
+/// carry 64 bytes it never uses.
 pub const MAX_HELD: usize = 64;
 
 /// Whether bytes still fit the filter's reply: the protocol-specific part of [`ReplyHold`].
@@ -24,7 +26,7 @@ pub trait ReplyShape {
 
 /// Where the upstream's current frame stands with respect to being the filter's reply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReplyHold {
+pub enum ReplyHold<const N: usize = MAX_HELD> {
     /// No byte of the current frame seen: the decision is made at its first byte.
     #[default]
     Boundary,
@@ -33,10 +35,10 @@ pub enum ReplyHold {
     Forwarding,
     /// The frame began while the filter was owed the next reply and every byte of it so far fits the reply:
     /// those bytes are withheld until it is known whether the frame is that reply.
-    Holding { bytes: [u8; MAX_HELD], len: u8 },
+    Holding { bytes: [u8; N], len: u8 },
 }
 
-impl ReplyHold {
+impl<const N: usize> ReplyHold<N> {
     /// The bytes withheld (none unless holding).
     pub fn held(&self) -> &[u8] {
         match self {
@@ -45,7 +47,7 @@ impl ReplyHold {
         }
     }
 
-    /// Withholds `bytes` too; false (nothing withheld) when they would not fit [`MAX_HELD`].
+    /// Withholds `bytes` too; false (nothing withheld) when they would not fit `N`.
     fn push(&mut self, more: &[u8]) -> bool {
         let ReplyHold::Holding { bytes, len } = self else { return false };
         let at = usize::from(*len);
@@ -64,12 +66,12 @@ impl ReplyHold {
 /// One connection's replies: who is owed each one (fed by both directions), and the upstream frame withheld
 /// while it may be the filter's.
 #[derive(Debug, Default)]
-pub struct Pairing {
+pub struct Pairing<const N: usize = MAX_HELD> {
     owners: PongOwners,
-    hold: ReplyHold,
+    hold: ReplyHold<N>,
 }
 
-impl Pairing {
+impl<const N: usize> Pairing<N> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -84,7 +86,7 @@ impl Pairing {
         self.owners.push(owner);
     }
 
-    pub fn hold(&self) -> &ReplyHold {
+    pub fn hold(&self) -> &ReplyHold<N> {
         &self.hold
     }
 
@@ -135,7 +137,7 @@ impl Pairing {
         while !rest.is_empty() {
             if self.hold == ReplyHold::Boundary {
                 self.hold = if self.owners.front() == Some(Owner::Filter) {
-                    ReplyHold::Holding { bytes: [0; MAX_HELD], len: 0 }
+                    ReplyHold::Holding { bytes: [0; N], len: 0 }
                 } else {
                     ReplyHold::Forwarding
                 };
@@ -144,7 +146,7 @@ impl Pairing {
             // hold before anything of the chunk is withheld.
             let take = match self.hold {
                 ReplyHold::Holding { len, .. } => match shape.fit(self.hold.held(), rest) {
-                    Some(n) if n > 0 && usize::from(len).saturating_add(n) <= MAX_HELD => n,
+                    Some(n) if n > 0 && usize::from(len).saturating_add(n) <= N => n,
                     _ => {
                         self.release(out);
                         continue;
@@ -236,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_misfit_gives_the_withheld_bytes_back_in_place() {
-        let mut pairing = Pairing::new();
+        let mut pairing: Pairing = Pairing::new();
         pairing.push(Owner::Filter);
         let mut upstream = Driver::new(Side::Upstream, Semicolons);
         let mut out = Output::new();
@@ -252,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_frame_seen_whole_is_not_edited() {
-        let mut pairing = Pairing::new();
+        let mut pairing: Pairing = Pairing::new();
         pairing.push(Owner::Filter);
         let mut upstream = Driver::new(Side::Upstream, Semicolons);
         let mut out = Output::new();
