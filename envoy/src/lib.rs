@@ -11,6 +11,7 @@ pub mod config;
 pub mod envoy;
 pub mod faults;
 pub mod framed_echo;
+pub mod idle_bench;
 pub mod matrix;
 pub mod metrics;
 pub mod mode;
