@@ -130,6 +130,19 @@ pub fn markdown(r: &Results) -> String {
         "The load generators (redis-benchmark, the NATS and framed clients in the bench process), the servers and \
          Envoy share the machine's cores: these are figures for comparing setups with each other, not for sizing.\n"
     );
+    let busiest = [&m.load_before, &m.load_after]
+        .iter()
+        .filter_map(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+        .fold(0.0, f64::max);
+    if m.cores > 0 && busiest > m.cores as f64 {
+        let _ = writeln!(
+            md,
+            "**A noisy run**: the load average reached {busiest:.1} on {} cores (other work on the machine). Where \
+             a spread is wider than the difference between two setups, that difference is noise: run `make bench` \
+             again on a quiet machine before reading anything into it.\n",
+            m.cores
+        );
+    }
     let _ = writeln!(md, "![throughput and p99 relative to the no-op wasm filter](docs/bench-throughput.png)\n");
     let _ = writeln!(md, "## Throughput\n");
     let _ = writeln!(
