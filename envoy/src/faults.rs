@@ -7,7 +7,7 @@ use crate::blackhole::Blackhole;
 use crate::framed_echo::{self, FramedEcho};
 use crate::matrix::{secs, Cell, Matrix, Row};
 use crate::mode::Mode;
-use crate::probe::{Outcome, Probe, Proto};
+use crate::probe::{self, Outcome, Probe, Proto};
 use crate::setup::{envoy_for, filter_config, Setup, Timing, USER_TIMEOUT};
 use crate::upstream::Upstream;
 use std::time::Duration;
@@ -18,6 +18,9 @@ pub enum Fault {
     Hung,
     /// The same with redis-server, whose PINGs need the Redis rules (no reply outstanding, not in MULTI).
     HungRedis,
+    /// The same with MariaDB (a local process in both modes, frozen with SIGSTOP), whose COM_PING goes in only
+    /// between commands.
+    HungMysql,
     /// Every packet to and from the upstream is dropped; the client is idle.
     BlackholeIdle,
     /// The same, while the client keeps sending (unacknowledged data: TCP keepalive stays silent).
@@ -34,9 +37,10 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::Hung,
         Fault::HungRedis,
+        Fault::HungMysql,
         Fault::BlackholeIdle,
         Fault::BlackholeSending,
         Fault::IdleReaper,
@@ -47,7 +51,7 @@ impl Fault {
 
     pub fn label(self) -> &'static str {
         match self {
-            Fault::Hung | Fault::HungRedis => "hung process",
+            Fault::Hung | Fault::HungRedis | Fault::HungMysql => "hung process",
             Fault::BlackholeIdle => "blackhole, client idle",
             Fault::BlackholeSending => "blackhole, client sending",
             Fault::IdleReaper => "idle reaper (3 s)",
@@ -144,10 +148,35 @@ pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<R
                 .collect();
             Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
         }
+        Fault::HungMysql => hung_mysql(mode, setups, &t).await,
         Fault::IdleReaper => idle_reaper(mode, setups).await,
         Fault::AliveSlow => alive_slow(mode, setups, &t).await,
         Fault::HungUploading | Fault::BlackholeUploading => uploading(mode, fault, setups, &t).await,
     }
+}
+
+/// MariaDB freezes while a logged-in client is idle: the filter's COM_PINGs go unanswered.
+async fn hung_mysql(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<Row> {
+    let db = Upstream::mariadb(mode).await?;
+    let filter = filter_config("mysql", "30s");
+    let envoy = envoy_for(mode, db.port, setups, &filter).await?;
+    let mut streams = Vec::new();
+    for s in setups {
+        streams.push(probe::mysql_login(envoy.listener(s.listener())).await.map_err(|e| envoy.explain(e))?);
+    }
+    db.freeze().await?;
+    let frozen = std::time::Instant::now();
+    let outcomes = futures::future::join_all(streams.iter_mut().map(|s| probe::watch_close(s, frozen, WATCH))).await;
+    db.thaw().await?;
+    let cells = setups
+        .iter()
+        .zip(&outcomes)
+        .map(|(s, o)| {
+            let (expected, ok) = judge_dead(Fault::HungMysql, *s, o, t);
+            cell(*s, o, WATCH, expected, ok)
+        })
+        .collect();
+    Ok(Row { fault: Fault::HungMysql.label().into(), protocol: "mysql".into(), filter_config: filter, cells })
 }
 
 /// The client uploads one huge Redis value as fast as Envoy takes it; the fault strikes as it starts.

@@ -169,3 +169,67 @@ impl Probe {
         &mut self.stream
     }
 }
+
+/// A MySQL packet: 3-byte little-endian length, sequence id, payload.
+fn mysql_packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+    [&[len[0], len[1], len[2], seq][..], payload].concat()
+}
+
+async fn read_mysql_packet(s: &mut TcpStream) -> anyhow::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 4];
+    s.read_exact(&mut header).await?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+    let mut payload = vec![0; len];
+    s.read_exact(&mut payload).await?;
+    Ok((header[3], payload))
+}
+
+/// A MySQL / MariaDB client logged in by hand as root without a password (the suite's MariaDB,
+/// [`crate::Upstream::mariadb`]), so that the moment its connection closes can be watched on the socket.
+pub async fn mysql_login(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let limit = Duration::from_secs(5);
+    let (_, greeting) = tokio::time::timeout(limit, read_mysql_packet(&mut s)).await??;
+    anyhow::ensure!(greeting.first() == Some(&0x0a), "not a MySQL greeting: {greeting:?}");
+    // PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH, TRANSACTIONS, MULTI_RESULTS, DEPRECATE_EOF.
+    let caps: u32 = 0x200 | 0x8000 | 0x8_0000 | 0x2000 | 0x2_0000 | 1 << 24;
+    let mut login = caps.to_le_bytes().to_vec();
+    login.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    login.push(45);
+    login.extend_from_slice(&[0; 23]);
+    login.extend_from_slice(b"root\0\0mysql_native_password\0");
+    s.write_all(&mysql_packet(1, &login)).await?;
+    loop {
+        let (seq, reply) = tokio::time::timeout(limit, read_mysql_packet(&mut s)).await??;
+        match reply.first() {
+            Some(0x00) => return Ok(s),
+            // An auth switch: the empty password's answer is empty.
+            Some(0xfe) => s.write_all(&mysql_packet(seq.wrapping_add(1), b"")).await?,
+            _ => anyhow::bail!("MySQL login refused: {}", String::from_utf8_lossy(&reply)),
+        }
+    }
+}
+
+/// A COM_QUERY packet (sequence id 0), for a query in flight.
+pub fn mysql_query(sql: &str) -> Vec<u8> {
+    mysql_packet(0, &[&[0x03][..], sql.as_bytes()].concat())
+}
+
+/// Watches a connection for up to `limit`: when it closed (EOF or an error), counted from `from`.
+pub async fn watch_close(s: &mut TcpStream, from: Instant, limit: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::from_std(from + limit);
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return Outcome { closed_after: None, received, how: format!("still open at {limit:?}") },
+            Ok(Ok(0)) => return Outcome { closed_after: Some(from.elapsed()), received, how: "EOF".into() },
+            Ok(Err(e)) => {
+                return Outcome { closed_after: Some(from.elapsed()), received, how: format!("read error: {e}") }
+            }
+            Ok(Ok(n)) => received += n,
+        }
+    }
+}

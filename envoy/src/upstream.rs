@@ -56,6 +56,54 @@ impl Upstream {
         Upstream::start(mode, "redis", ("heartbeat/redis", "7.0"), bin, args, port).await
     }
 
+    /// MariaDB 10.11 (Debian's `mariadbd`, installed by `envoy/bootstrap.sh`) on a fresh port of 127.0.0.1: a copy
+    /// of the data directory bootstrap.sh made once with `mariadb-install-db` (user root, no password), no
+    /// binary log, small buffers.
+    ///
+    /// A local process in both modes (`mode` is ignored): the suite's images are built FROM scratch from
+    /// single binaries and there is no registry to pull a MariaDB image from, while mariadbd needs its data
+    /// directory, plugins and Debian's shared libraries. SIGSTOP freezes it as `docker pause` would (one
+    /// process, a thread per connection; its kernel keeps ACKing).
+    pub async fn mariadb(mode: Mode) -> anyhow::Result<Upstream> {
+        let _ = mode;
+        let port = ports::free_port()?;
+        let template = paths::repo_root().join(".tools").join("mariadb-data");
+        anyhow::ensure!(
+            template.join("mysql").is_dir(),
+            "{} not found: run envoy/bootstrap.sh (installs mariadb-server and makes it)",
+            template.display()
+        );
+        let data = paths::scratch_dir("mariadb")?.join("data");
+        let out = std::process::Command::new("cp").arg("-a").arg(&template).arg(&data).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "copying {}: {}",
+            template.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = data.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            "--no-defaults".into(),
+            format!("--datadir={dir}"),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--socket={dir}/mysqld.sock"),
+            format!("--pid-file={dir}/mysqld.pid"),
+            "--skip-log-bin".into(),
+            "--innodb-buffer-pool-size=16M".into(),
+            "--innodb-log-file-size=4M".into(),
+            "--performance-schema=OFF".into(),
+            "--max-connections=500".into(),
+        ];
+        // mariadbd refuses to run as root unless told to.
+        // SAFETY: geteuid(2) reads the process's user id; it cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            args.push("--user=root".into());
+        }
+        let bin = which("mariadbd").unwrap_or_else(|| "/usr/sbin/mariadbd".into());
+        Upstream::start(Mode::Process, "mariadb", ("", ""), bin, args, port).await
+    }
+
     async fn start(
         mode: Mode,
         name: &'static str,

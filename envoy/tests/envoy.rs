@@ -15,6 +15,8 @@ mod fault_matrix_cases;
 mod live_config_cases;
 #[path = "suite/multi_worker.rs"]
 mod multi_worker_cases;
+#[path = "suite/mysql.rs"]
+mod mysql_cases;
 #[path = "suite/nats.rs"]
 mod nats_cases;
 #[path = "suite/ops_common.rs"]
