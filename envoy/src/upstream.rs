@@ -22,6 +22,8 @@ pub struct Upstream {
     pub port: u16,
     backend: Backend,
     frozen: AtomicBool,
+    /// A data directory removed after the server (declared after `backend`, so dropped after it).
+    scratch: Option<PgData>,
 }
 
 impl Upstream {
@@ -54,6 +56,64 @@ impl Upstream {
         args.extend(extra.iter().map(|s| s.to_string()));
         let bin = which("redis-server").unwrap_or_else(|| paths::tool("redis-server"));
         Upstream::start(mode, "redis", ("heartbeat/redis", "7.0"), bin, args, port).await
+    }
+
+    /// PostgreSQL 15 (Debian's `postgresql-15`, installed by `envoy/bootstrap.sh`) on a fresh port, trust
+    /// authentication on 127.0.0.1, no fsync: a fresh cluster (`initdb`) in a scratch directory under /tmp.
+    ///
+    /// A local process in both modes (`mode` is ignored): there is no container registry on these machines,
+    /// and a FROM-scratch image of postgres (its binaries, libraries, locale and timezone data) is not worth it
+    /// for a server that runs the same either way. Postgres refuses to run as root, so `initdb` and `postgres`
+    /// run as the `postgres` user through `setpriv`, which execs in place: the pid is the postmaster's, and
+    /// [`Upstream::freeze`] stops it and its backends (one process per connection) with SIGSTOP.
+    pub async fn postgres(mode: Mode) -> anyhow::Result<Upstream> {
+        let _ = mode;
+        let port = ports::free_port()?;
+        let bin = std::path::Path::new(PG_BIN);
+        anyhow::ensure!(
+            bin.join("postgres").is_file(),
+            "{PG_BIN}/postgres not found: run envoy/bootstrap.sh (installs postgresql-15)"
+        );
+        let data = PgData::create(port)?;
+        let as_postgres = |program: &str| -> Vec<String> {
+            ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", &format!("{PG_BIN}/{program}")]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let mut initdb = as_postgres("initdb");
+        initdb.extend(
+            ["-D", &data.dir().to_string_lossy(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        let out = std::process::Command::new("setpriv").args(&initdb).output()?;
+        anyhow::ensure!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut args = as_postgres("postgres");
+        let dir = data.dir().to_string_lossy().into_owned();
+        for a in [
+            "-D",
+            &dir,
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            &format!("unix_socket_directories={dir}"),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ] {
+            args.push(a.to_string());
+        }
+        let mut up = Upstream::start(Mode::Process, "postgres", ("", ""), "setpriv".into(), args, port).await?;
+        up.scratch = Some(data);
+        Ok(up)
     }
 
     /// MariaDB 10.11 (Debian's `mariadbd`, installed by `envoy/bootstrap.sh`) on a fresh port of 127.0.0.1: a copy
@@ -127,7 +187,7 @@ impl Upstream {
                 Backend::Process(Process::spawn(&bin, &args, log)?)
             }
         };
-        let up = Upstream { name, port, backend, frozen: AtomicBool::new(false) };
+        let up = Upstream { name, port, backend, frozen: AtomicBool::new(false), scratch: None };
         let start = Instant::now();
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if start.elapsed() > Duration::from_secs(20) {
@@ -146,7 +206,11 @@ impl Upstream {
     pub async fn freeze(&self) -> anyhow::Result<()> {
         match &self.backend {
             Backend::Container(c) => c.pause().await.map_err(|e| anyhow::anyhow!("docker pause: {e}"))?,
-            Backend::Process(p) => p.freeze()?,
+            Backend::Process(p) => {
+                p.freeze()?;
+                // Servers that fork a process per connection (postgres): those too.
+                signal_children(p.pid(), libc::SIGSTOP);
+            }
         }
         self.frozen.store(true, Ordering::SeqCst);
         Ok(())
@@ -155,7 +219,10 @@ impl Upstream {
     pub async fn thaw(&self) -> anyhow::Result<()> {
         match &self.backend {
             Backend::Container(c) => c.unpause().await.map_err(|e| anyhow::anyhow!("docker unpause: {e}"))?,
-            Backend::Process(p) => p.thaw()?,
+            Backend::Process(p) => {
+                signal_children(p.pid(), libc::SIGCONT);
+                p.thaw()?;
+            }
         }
         self.frozen.store(false, Ordering::SeqCst);
         Ok(())
@@ -171,6 +238,10 @@ impl Upstream {
 
 impl Drop for Upstream {
     fn drop(&mut self) {
+        // Children stopped with their parent would stay stopped once it is killed.
+        if let Backend::Process(p) = &self.backend {
+            signal_children(p.pid(), libc::SIGCONT);
+        }
         // A paused container cannot be stopped gracefully: unpause it before testcontainers removes it.
         if let Backend::Container(c) = &self.backend {
             if self.frozen.load(Ordering::SeqCst) {
@@ -182,4 +253,47 @@ impl Drop for Upstream {
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(name)).find(|p| p.is_file())
+}
+
+/// Debian's PostgreSQL 15 binaries.
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A postgres data directory under /tmp, owned by the `postgres` user; removed when dropped.
+struct PgData(std::path::PathBuf);
+
+impl PgData {
+    fn create(port: u16) -> anyhow::Result<PgData> {
+        let dir = std::env::temp_dir().join(format!("heartbeat-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let out = std::process::Command::new("chown").args(["postgres:postgres", &dir.to_string_lossy()]).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "chown postgres {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(PgData(dir))
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for PgData {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sends `sig` to the direct children of `pid` (Linux's /proc/PID/task/PID/children); best effort.
+fn signal_children(pid: i32, sig: i32) {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in list.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        // SAFETY: kill(2) on a child of our own child; no memory is shared.
+        unsafe {
+            libc::kill(child, sig);
+        }
+    }
 }

@@ -21,6 +21,8 @@ mod mysql_cases;
 mod nats_cases;
 #[path = "suite/ops_common.rs"]
 mod ops_common;
+#[path = "suite/postgres.rs"]
+mod postgres_cases;
 #[path = "suite/redis_blocking.rs"]
 mod redis_blocking_cases;
 #[path = "suite/redis.rs"]
