@@ -26,7 +26,7 @@ use heartbeat_envoy_tests::{
     filter_config, metrics, paths, ports, ClusterSpec, Envoy, EnvoyConfig, FilterSpec, ListenerSpec, Mode, Upstream,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Listener and cluster names: `idle0`, `idle1`, ... (see `PER_CLUSTER`).
@@ -129,7 +129,7 @@ struct Bench {
 async fn start(
     mode: Mode,
     variant: Variant,
-    noop: &PathBuf,
+    noop: &Path,
     filter: &serde_json::Value,
     listeners: usize,
 ) -> anyhow::Result<Bench> {
@@ -149,8 +149,11 @@ async fn start(
             user_timeout: None,
         });
     }
-    let opts =
-        Options { concurrency: Some(1), wasm: (variant == Variant::Noop).then(|| noop.clone()), ..Options::default() };
+    let opts = Options {
+        concurrency: Some(1),
+        wasm: (variant == Variant::Noop).then(|| noop.to_path_buf()),
+        ..Options::default()
+    };
     let envoy = Envoy::start_with(mode, &cfg, &opts).await?;
     let pid = match Source::find(mode, &envoy)? {
         Source::Pid(pid) => pid,
