@@ -30,7 +30,7 @@ mod tests;
 
 use super::toolkit::{Driver, Pairing};
 use super::{skipped, Defer, Output, Owner, Protocol, ProtocolError, Side};
-use pong::{Ready, SYNC};
+use pong::{Ready, READY_LEN, SYNC};
 use reader::{Message, MessageReader, CANCEL_REQUEST, GSSENC_REQUEST, SSL_REQUEST};
 
 /// Why a connection is no longer watched.
@@ -53,7 +53,8 @@ pub enum Unwatched {
 pub struct Postgres {
     client: Driver<MessageReader>,
     upstream: Driver<MessageReader>,
-    pairing: Pairing,
+    /// Holds at most a `ReadyForQuery` (6 bytes).
+    pairing: Pairing<READY_LEN>,
     /// `Z`s the server owes the filter (mirrors the pairing's queue, which holds only the filter's).
     filter_owed: u32,
     /// `Z`s the server owes the client: its `Query`s, `Sync`s and `FunctionCall`s not answered yet.

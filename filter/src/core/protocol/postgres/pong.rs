@@ -10,7 +10,7 @@ use crate::core::protocol::toolkit::ReplyShape;
 pub(super) const SYNC: &[u8] = b"S\0\0\0\x04";
 
 /// The length of `ReadyForQuery`: `Z`, `Int32(5)`, the transaction status.
-const READY_LEN: usize = 6;
+pub(super) const READY_LEN: usize = 6;
 
 /// `ReadyForQuery` (`Z`, length 5, status `I`, `T` or `E`) as the shape of the reply to withhold.
 pub(super) struct Ready;
