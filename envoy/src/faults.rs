@@ -21,6 +21,9 @@ pub enum Fault {
     /// The same with MariaDB (a local process in both modes, frozen with SIGSTOP), whose COM_PING goes in only
     /// between commands.
     HungMysql,
+    /// The same with PostgreSQL (a local process in both modes, frozen with SIGSTOP with its per-connection
+    /// backends), whose Sync goes in only once every query has its ReadyForQuery.
+    HungPostgres,
     /// Every packet to and from the upstream is dropped; the client is idle.
     BlackholeIdle,
     /// The same, while the client keeps sending (unacknowledged data: TCP keepalive stays silent).
@@ -37,10 +40,11 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Hung,
         Fault::HungRedis,
         Fault::HungMysql,
+        Fault::HungPostgres,
         Fault::BlackholeIdle,
         Fault::BlackholeSending,
         Fault::IdleReaper,
@@ -51,7 +55,7 @@ impl Fault {
 
     pub fn label(self) -> &'static str {
         match self {
-            Fault::Hung | Fault::HungRedis | Fault::HungMysql => "hung process",
+            Fault::Hung | Fault::HungRedis | Fault::HungMysql | Fault::HungPostgres => "hung process",
             Fault::BlackholeIdle => "blackhole, client idle",
             Fault::BlackholeSending => "blackhole, client sending",
             Fault::IdleReaper => "idle reaper (3 s)",
@@ -148,21 +152,30 @@ pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<R
                 .collect();
             Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
         }
-        Fault::HungMysql => hung_mysql(mode, setups, &t).await,
+        Fault::HungMysql | Fault::HungPostgres => hung_database(mode, fault, setups, &t).await,
         Fault::IdleReaper => idle_reaper(mode, setups).await,
         Fault::AliveSlow => alive_slow(mode, setups, &t).await,
         Fault::HungUploading | Fault::BlackholeUploading => uploading(mode, fault, setups, &t).await,
     }
 }
 
-/// MariaDB freezes while a logged-in client is idle: the filter's COM_PINGs go unanswered.
-async fn hung_mysql(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<Row> {
-    let db = Upstream::mariadb(mode).await?;
-    let filter = filter_config("mysql", "30s");
+/// The database freezes while a logged-in client is idle: the filter's PINGs (MySQL COM_PING, PostgreSQL Sync)
+/// go unanswered.
+async fn hung_database(mode: Mode, fault: Fault, setups: &[Setup], t: &Timing) -> anyhow::Result<Row> {
+    let (db, protocol) = match fault {
+        Fault::HungPostgres => (Upstream::postgres(mode).await?, "postgres"),
+        _ => (Upstream::mariadb(mode).await?, "mysql"),
+    };
+    let filter = filter_config(protocol, "30s");
     let envoy = envoy_for(mode, db.port, setups, &filter).await?;
     let mut streams = Vec::new();
     for s in setups {
-        streams.push(probe::mysql_login(envoy.listener(s.listener())).await.map_err(|e| envoy.explain(e))?);
+        let addr = envoy.listener(s.listener());
+        let login = match fault {
+            Fault::HungPostgres => probe::postgres_login(addr).await,
+            _ => probe::mysql_login(addr).await,
+        };
+        streams.push(login.map_err(|e| envoy.explain(e))?);
     }
     db.freeze().await?;
     let frozen = std::time::Instant::now();
@@ -172,11 +185,11 @@ async fn hung_mysql(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<
         .iter()
         .zip(&outcomes)
         .map(|(s, o)| {
-            let (expected, ok) = judge_dead(Fault::HungMysql, *s, o, t);
+            let (expected, ok) = judge_dead(fault, *s, o, t);
             cell(*s, o, WATCH, expected, ok)
         })
         .collect();
-    Ok(Row { fault: Fault::HungMysql.label().into(), protocol: "mysql".into(), filter_config: filter, cells })
+    Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
 }
 
 /// The client uploads one huge Redis value as fast as Envoy takes it; the fault strikes as it starts.

@@ -212,6 +212,31 @@ pub async fn mysql_login(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     }
 }
 
+/// A PostgreSQL client logged in by hand as `postgres` (trust authentication: the suite's server,
+/// [`crate::Upstream::postgres`]), ready for a query once the server's first ReadyForQuery arrived, so that the
+/// moment its connection closes can be watched on the socket.
+pub async fn postgres_login(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    // StartupMessage: length, protocol 3.0, then key/value pairs ending in an empty key.
+    let body = [&196608u32.to_be_bytes()[..], b"user\0postgres\0database\0postgres\0\0"].concat();
+    let len = u32::try_from(body.len() + 4)?;
+    s.write_all(&[&len.to_be_bytes()[..], &body].concat()).await?;
+    let limit = Duration::from_secs(5);
+    loop {
+        let mut header = [0u8; 5];
+        tokio::time::timeout(limit, s.read_exact(&mut header)).await??;
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        let mut payload = vec![0; len.saturating_sub(4)];
+        tokio::time::timeout(limit, s.read_exact(&mut payload)).await??;
+        match header[0] {
+            b'Z' => return Ok(s),
+            b'E' => anyhow::bail!("PostgreSQL login refused: {}", String::from_utf8_lossy(&payload)),
+            _ => {} // AuthenticationOk, ParameterStatus, BackendKeyData
+        }
+    }
+}
+
 /// A COM_QUERY packet (sequence id 0), for a query in flight.
 pub fn mysql_query(sql: &str) -> Vec<u8> {
     mysql_packet(0, &[&[0x03][..], sql.as_bytes()].concat())
