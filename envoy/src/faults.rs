@@ -81,6 +81,18 @@ fn cell(setup: Setup, o: &Outcome, watched: Duration, expected: String, ok: bool
 }
 
 /// What each setup must show for a fault that kills the upstream silently.
+/// The row's cells for a fault the filter must close within the bound (or, for uploads, leave to the kernel).
+fn judged_cells(fault: Fault, setups: &[Setup], outcomes: &[Outcome], t: &Timing) -> Vec<Cell> {
+    setups
+        .iter()
+        .zip(outcomes)
+        .map(|(s, o)| {
+            let (expected, ok) = judge_dead(fault, *s, o, t);
+            cell(*s, o, WATCH, expected, ok)
+        })
+        .collect()
+}
+
 fn judge_dead(fault: Fault, setup: Setup, o: &Outcome, t: &Timing) -> (String, bool) {
     match (setup, fault) {
         // The client is mid-frame all along: no evidence for the filter, which never closes on what the
@@ -142,14 +154,7 @@ pub async fn run(mode: Mode, fault: Fault, setups: &[Setup]) -> anyhow::Result<R
             if frozen {
                 nats.thaw().await?;
             }
-            let cells = setups
-                .iter()
-                .zip(&outcomes)
-                .map(|(s, o)| {
-                    let (expected, ok) = judge_dead(fault, *s, o, &t);
-                    cell(*s, o, WATCH, expected, ok)
-                })
-                .collect();
+            let cells = judged_cells(fault, setups, &outcomes, &t);
             Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
         }
         Fault::HungMysql | Fault::HungPostgres => hung_database(mode, fault, setups, &t).await,
@@ -181,14 +186,7 @@ async fn hung_database(mode: Mode, fault: Fault, setups: &[Setup], t: &Timing) -
     let frozen = std::time::Instant::now();
     let outcomes = futures::future::join_all(streams.iter_mut().map(|s| probe::watch_close(s, frozen, WATCH))).await;
     db.thaw().await?;
-    let cells = setups
-        .iter()
-        .zip(&outcomes)
-        .map(|(s, o)| {
-            let (expected, ok) = judge_dead(fault, *s, o, t);
-            cell(*s, o, WATCH, expected, ok)
-        })
-        .collect();
+    let cells = judged_cells(fault, setups, &outcomes, t);
     Ok(Row { fault: fault.label().into(), protocol: protocol.into(), filter_config: filter, cells })
 }
 
@@ -211,14 +209,7 @@ async fn uploading(mode: Mode, fault: Fault, setups: &[Setup], t: &Timing) -> an
     if fault == Fault::HungUploading {
         redis.thaw().await?;
     }
-    let cells = setups
-        .iter()
-        .zip(&outcomes)
-        .map(|(s, o)| {
-            let (expected, ok) = judge_dead(fault, *s, o, t);
-            cell(*s, o, WATCH, expected, ok)
-        })
-        .collect();
+    let cells = judged_cells(fault, setups, &outcomes, t);
     Ok(Row { fault: fault.label().into(), protocol: "redis".into(), filter_config: filter, cells })
 }
 
@@ -281,7 +272,7 @@ async fn alive_slow(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<
     let mut tasks = Vec::new();
     for s in setups {
         let addr = envoy.listener(s.listener());
-        tasks.push(slow_client(addr, watched));
+        tasks.push(slow_client(*s, addr, watched));
     }
     let results = futures::future::join_all(tasks).await;
     let mut cells = Vec::new();
@@ -296,7 +287,7 @@ async fn alive_slow(mode: Mode, setups: &[Setup], t: &Timing) -> anyhow::Result<
     Ok(Row { fault: Fault::AliveSlow.label().into(), protocol: "framed".into(), filter_config: filter, cells })
 }
 
-async fn slow_client(addr: std::net::SocketAddr, watched: Duration) -> anyhow::Result<(Outcome, usize)> {
+async fn slow_client(setup: Setup, addr: std::net::SocketAddr, watched: Duration) -> anyhow::Result<(Outcome, usize)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut p = Probe::connect(addr, Proto::Framed).await?;
     let start = std::time::Instant::now();
@@ -313,15 +304,22 @@ async fn slow_client(addr: std::net::SocketAddr, watched: Duration) -> anyhow::R
             ));
         }
         let mut got = vec![0u8; req.len()];
-        match tokio::time::timeout(Duration::from_secs(30), p.stream().read_exact(&mut got)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Ok((
-                    Outcome { closed_after: Some(start.elapsed()), received: 0, how: format!("read: {e}") },
-                    exchanges,
-                ))
+        let mut filled = 0usize;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while filled < got.len() {
+            let Some(rest) = got.get_mut(filled..) else { break };
+            match tokio::time::timeout_at(deadline, p.stream().read(rest)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    let how = format!("closed after {filled} of {} bytes of echo {seq}", req.len());
+                    return Ok((Outcome { closed_after: Some(start.elapsed()), received: filled, how }, exchanges));
+                }
+                Ok(Ok(n)) => filled += n,
+                Err(_) => anyhow::bail!(
+                    "{}: echo {seq} incomplete after 30 s: {filled} of {} bytes arrived ({exchanges} echoes before it)",
+                    setup.label(),
+                    req.len()
+                ),
             }
-            Err(_) => anyhow::bail!("no echo within 30 s"),
         }
         anyhow::ensure!(got == req, "echo {seq} differs from its request (a PONG leaked or bytes were reordered)");
         exchanges += 1;
