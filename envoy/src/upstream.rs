@@ -87,7 +87,9 @@ impl Upstream {
                 .iter()
                 .map(|s| s.to_string()),
         );
-        let out = std::process::Command::new("setpriv").args(&initdb).output()?;
+        // Awaited, not blocking: initdb takes seconds, and a blocked thread would stall every other future of
+        // the task (the fault matrix runs its rows side by side in one task and times them).
+        let out = tokio::process::Command::new("setpriv").args(&initdb).output().await?;
         anyhow::ensure!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let mut args = as_postgres("postgres");
         let dir = data.dir().to_string_lossy().into_owned();
@@ -134,7 +136,7 @@ impl Upstream {
             template.display()
         );
         let data = paths::scratch_dir("mariadb")?.join("data");
-        let out = std::process::Command::new("cp").arg("-a").arg(&template).arg(&data).output()?;
+        let out = tokio::process::Command::new("cp").arg("-a").arg(&template).arg(&data).output().await?;
         anyhow::ensure!(
             out.status.success(),
             "copying {}: {}",
